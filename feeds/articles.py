@@ -1,0 +1,305 @@
+"""Article files → normalised :class:`Article` values, or a :class:`Problem` naming the file."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+from dateutil import parser as dateparser
+from frontmatter.default_handlers import YAMLHandler
+
+from feeds.errors import ArticleError, Problem
+from feeds.model import Article, Image, Provider, Related
+from feeds.text import canonical_url, clean, provider_key
+
+log = logging.getLogger(__name__)
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_TITLE = 300
+MAX_EXCERPT = 1000  # characters; keeps a 50-item feed far below what readers accept
+MAX_TOPICS = 20
+MAX_RELATED = 10
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe libyaml loader that keeps timestamps as text, so dateutil parses every date."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
+
+
+class _Handler(YAMLHandler):
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return yaml.load(fm, Loader=_Loader)  # noqa: S506 - a safe loader
+
+
+_HANDLER = _Handler()
+
+
+def find(folder: Path, patterns: Iterable[str]) -> tuple[list[Path], list[Problem]]:
+    """Article files under ``folder`` matching ``patterns``, sorted; and what was passed over."""
+    root = folder.resolve()
+    if not root.is_dir():
+        raise ArticleError(folder, "articles folder not found")
+    found: set[Path] = set()
+    problems = []
+    for pattern in patterns:
+        for path in folder.glob(pattern):
+            if path in found:
+                continue
+            if not path.resolve().is_relative_to(root):
+                problems.append(Problem(str(path), "skipped: leads outside the articles folder"))
+            elif not path.is_file():
+                problems.append(Problem(str(path), "skipped: not a regular file"))
+            else:
+                found.add(path)
+    return sorted(found), problems
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What identifies one version of a file without reading it."""
+
+    mtime_ns: int
+    size: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> Stamp:
+        st = path.stat()
+        return cls(st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class ArticleCache:
+    """Parsed articles keyed on file path and stamp: a rebuild re-reads only changed files."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Path, tuple[Stamp, Article | Problem]] = {}
+
+    def load(self, paths: Iterable[Path]) -> Iterator[Article | Problem]:
+        seen = {}
+        for path in paths:
+            try:
+                stamp = Stamp.of(path)
+            except OSError as e:
+                yield Problem(str(path), f"skipped: cannot read: {e.strerror}")
+                continue
+            hit = self._entries.get(path)
+            result = hit[1] if hit and hit[0] == stamp else read(path)
+            seen[path] = (stamp, result)
+            yield result
+        self._entries = seen
+
+
+def read(path: Path) -> Article | Problem:
+    """Parse one file; never raises for bad content."""
+    try:
+        return parse(path.read_bytes(), str(path))
+    except ArticleError as e:
+        return e.problem
+    except OSError as e:
+        return Problem(str(path), f"skipped: cannot read: {e.strerror}")
+
+
+def parse(raw: bytes, source: str) -> Article:
+    """Bytes of one article file → an :class:`Article`; raises :class:`ArticleError`."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise ArticleError(source, f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")
+    if b"\0" in raw:
+        raise ArticleError(source, "binary file, not text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ArticleError(source, f"not UTF-8 text (bad byte at offset {e.start})") from None
+    text = text.replace("\r\n", "\n")
+    if not _HANDLER.detect(text.lstrip()):
+        raise ArticleError(source, "no front matter (the file must start with a --- line)", 1)
+    try:
+        meta, _ = frontmatter.parse(text, handler=_HANDLER)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 + _front_matter_offset(text) if mark else None
+        reason = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise ArticleError(source, f"invalid YAML: {reason}", line) from None
+    except RecursionError:
+        raise ArticleError(source, "invalid YAML: nested too deeply") from None
+    if not meta:
+        raise ArticleError(source, "front matter is empty or not a mapping of fields", 1)
+    try:
+        return _article(meta, source)
+    except _FieldError as e:
+        raise ArticleError(source, f"{e.field}: {e}", _line_of(text, e.field)) from None
+
+
+class _FieldError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _article(meta: dict, source: str) -> Article:
+    url = _url(meta)
+    return Article(
+        source=source,
+        id=url,
+        title=_text(meta, "title", MAX_TITLE, required=True),
+        excerpt=_text(meta, "excerpt", MAX_EXCERPT),
+        published=_date(meta.get("publishedDateTime")),
+        provider=_provider(meta.get("provider"), url),
+        topics=_topics(meta.get("topics")),
+        quality=_quality(meta.get("quality")),
+        image=_first_image(meta.get("images")),
+        related=_related(meta.get("related"), url),
+        category=_optional_text(meta.get("category")),
+        type=_optional_text(meta.get("type")),
+    )
+
+
+def _text(meta: dict, field: str, limit: int, required: bool = False) -> str:
+    value = meta.get(field)
+    if value is None and not required:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        problem = "missing" if value is None else f"expected text, got a {type(value).__name__}"
+        raise _FieldError(field, problem)
+    value = clean(str(value))
+    if not value and required:
+        raise _FieldError(field, "is empty")
+    return _shorten(value, limit)
+
+
+def _shorten(value: str, limit: int) -> str:
+    if len(value) <= limit:
+        return value
+    cut = value[:limit].rsplit(" ", 1)[0] or value[:limit]
+    return cut.rstrip(" ,.;:") + "…"
+
+
+def _optional_text(value: Any) -> str | None:
+    return clean(value) or None if isinstance(value, str) else None
+
+
+def _url(meta: dict) -> str:
+    # originalUrl is the article itself; in this data webUrl can point elsewhere.
+    for field in ("originalUrl", "webUrl"):
+        if isinstance(meta.get(field), str) and (url := canonical_url(meta[field])):
+            return url
+    given = meta.get("originalUrl", meta.get("webUrl"))
+    if given is None:
+        raise _FieldError("webUrl", "missing (an article needs webUrl or originalUrl)")
+    raise _FieldError("webUrl", f"not an http(s) URL: {_show(given)}")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def parse_date(value: Any) -> datetime:
+    """An ISO date (a naive one is UTC) → aware UTC datetime; raises ValueError."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO date, got {_show(value)}")
+    try:
+        try:
+            parsed = dateparser.isoparse(value.strip())
+        except ValueError:
+            parsed = dateparser.parse(value.strip())
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError, dateparser.ParserError):
+        raise ValueError(f"not a date: {_show(value)}") from None
+
+
+def _date(value: Any) -> datetime:
+    if value is None:
+        raise _FieldError("publishedDateTime", "missing")
+    try:
+        return parse_date(value)
+    except ValueError as e:
+        raise _FieldError("publishedDateTime", str(e)) from None
+
+
+def _provider(value: Any, url: str) -> Provider:
+    """The provider, keyed by its domain; the article's host stands in for a missing one."""
+    name = domain = None
+    if isinstance(value, dict):
+        name = _optional_text(value.get("name"))
+        domain = isinstance(value.get("domain"), str) and provider_key(value["domain"])
+    elif isinstance(value, str):
+        name = clean(value) or None
+    domain = domain or provider_key(url.split("/")[2].split(":")[0])
+    return Provider(name=_shorten(name or domain, MAX_TITLE), domain=domain)
+
+
+def _topics(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return ()
+    names = (clean(t) for t in value if isinstance(t, str))
+    return tuple(dict.fromkeys(_shorten(n, 100) for n in names if n))[:MAX_TOPICS]
+
+
+def _quality(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise _FieldError("quality", f"expected a number, got {_show(value)}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _FieldError("quality", f"expected a number, got {_show(value)}")
+    return float(value)
+
+
+def _first_image(value: Any) -> Image | None:
+    for image in value if isinstance(value, list) else ():
+        if isinstance(image, dict) and isinstance(image.get("url"), str):
+            url = canonical_url(image["url"]) if _absolute(image["url"]) else None
+            if url:
+                return Image(url, _dimension(image.get("width")), _dimension(image.get("height")))
+    return None
+
+
+def _absolute(url: str) -> bool:
+    return url.strip().lower().startswith(("http://", "https://"))
+
+
+def _dimension(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _related(value: Any, own_url: str) -> tuple[Related, ...]:
+    out: dict[str, Related] = {}
+    for item in value if isinstance(value, list) else ():
+        if not isinstance(item, dict) or not isinstance(item.get("title"), str):
+            continue
+        url = isinstance(item.get("webUrl"), str) and canonical_url(item["webUrl"])
+        title = clean(item["title"])
+        if url and title and url != own_url and url not in out:
+            provider = item.get("provider")
+            name = _optional_text(provider.get("name")) if isinstance(provider, dict) else None
+            out[url] = Related(_shorten(title, MAX_TITLE), url, name)
+    return tuple(out.values())[:MAX_RELATED]
+
+
+def _front_matter_offset(text: str) -> int:
+    """Lines before the front matter's first line (the opening --- and blank lines)."""
+    stripped = text.lstrip()
+    return text[: len(text) - len(stripped)].count("\n") + 1
+
+
+def _line_of(text: str, field: str) -> int | None:
+    match = re.search(rf"^{re.escape(field)}\s*:", text, re.M)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+

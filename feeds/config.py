@@ -1,0 +1,265 @@
+"""config.yaml → a validated, frozen :class:`Config`.
+
+Every setting has one row in :data:`SETTINGS` (key, check, default, help); the README's
+config reference is checked against that table. Validation collects every problem, so a
+user fixes a config in one pass, and unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from feeds.errors import ConfigError, Problem
+from feeds.model import FORMAT_NAMES
+from feeds.text import provider_key, slugify
+
+Check = Callable[[Any], Any]
+
+
+class Invalid(ValueError):
+    """A setting's value is wrong; the message says what was expected."""
+
+
+def _got(value: Any) -> str:
+    return f"got {value!r}" if not isinstance(value, (dict, list)) else f"got a {type(value).__name__}"
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"expected a non-empty string, {_got(value)}")
+    return value.strip()
+
+
+def number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Invalid(f"expected a number, {_got(value)}")
+    return value
+
+
+def count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Invalid(f"expected a whole number of 0 or more, {_got(value)}")
+    return value
+
+
+def positive(value: Any) -> int:
+    if count(value) == 0:
+        raise Invalid("expected a whole number of 1 or more, got 0")
+    return value
+
+
+def seconds(value: Any) -> float:
+    if number(value) < 0:
+        raise Invalid(f"expected a number of seconds of 0 or more, {_got(value)}")
+    return float(value)
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"expected true or false, {_got(value)}")
+    return value
+
+
+def choice(*options: str) -> Check:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise Invalid(f"expected one of {', '.join(options)}, {_got(value)}")
+        return value
+
+    return check
+
+
+def absolute_url(value: Any) -> str:
+    parts = urlsplit(text(value))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise Invalid(f"expected an absolute http(s) URL, {_got(value)}")
+    return value.strip().rstrip("/") + "/"
+
+
+def list_of(item: Check, *, allow_empty: bool = True) -> Check:
+    def check(value: Any) -> tuple:
+        if not isinstance(value, list):
+            raise Invalid(f"expected a list, {_got(value)}")
+        if not value and not allow_empty:
+            raise Invalid("expected at least one entry, got an empty list")
+        return tuple(dict.fromkeys(item(v) for v in value))
+
+    return check
+
+
+def map_of(key: Check, item: Check) -> Check:
+    def check(value: Any) -> Mapping:
+        if not isinstance(value, dict):
+            raise Invalid(f"expected a mapping, {_got(value)}")
+        out = {}
+        for k, v in value.items():
+            try:
+                out[key(k)] = item(v)
+            except Invalid as e:
+                raise Invalid(f"{k}: {e}") from None
+        return MappingProxyType(out)
+
+    return check
+
+
+def topic_slug(value: Any) -> str:
+    return slugify(text(value))
+
+
+def domain(value: Any) -> str:
+    key = provider_key(text(value))
+    if key is None:
+        raise Invalid(f"expected a domain name such as example.com, {_got(value)}")
+    return key
+
+
+def glob(value: Any) -> str:
+    pattern = text(value)
+    if pattern.startswith("/") or ".." in Path(pattern).parts:
+        raise Invalid(f"expected a pattern inside articles.folder, {_got(value)}")
+    return pattern
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    check: Check
+    default: Any
+    help: str
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+REQUIRED = object()
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("site.title", text, REQUIRED, "Title of the site; feed titles start with it."),
+    Setting("site.description", text, "News feeds", "Description of the all-articles feed."),
+    Setting("site.language", text, "en", "Language code of the feeds (RSS language, xml:lang)."),
+    Setting("site.base_url", absolute_url, REQUIRED,
+            "Absolute URL where the feeds are published; every feed URL is relative to it."),
+    Setting("site.link", absolute_url, None,
+            "The site's home page, the feeds' channel link. Default: site.base_url."),
+    Setting("articles.folder", text, "seeds",
+            "Folder of article files, relative to the config file."),
+    Setting("articles.patterns", list_of(glob, allow_empty=False), ("*.md", "*.txt"),
+            "Glob patterns of article files inside articles.folder (`**/*.md` recurses)."),
+    Setting("output.folder", text, "public",
+            "Folder `feeds build` writes to, relative to the config file."),
+    Setting("quality.min", number, 0,
+            "Lowest quality an article needs to enter a feed."),
+    Setting("quality.missing", choice("include", "exclude"), "include",
+            "Articles without a quality: `include` them in every feed, or `exclude` them."),
+    Setting("quality.topics", map_of(topic_slug, number), MappingProxyType({}),
+            "Per-topic minimum (topic name or slug → number) for that topic's feed."),
+    Setting("quality.providers", map_of(domain, number), MappingProxyType({}),
+            "Per-provider minimum (domain → number) for that provider's feed."),
+    Setting("feeds.items", positive, 50, "Most recent items in each feed."),
+    Setting("feeds.formats", list_of(choice(*FORMAT_NAMES), allow_empty=False), FORMAT_NAMES,
+            "Formats written for every feed."),
+    Setting("feeds.all", boolean, True, "Make the all-articles feed."),
+    Setting("feeds.topics.enabled", boolean, True, "Make one feed per topic."),
+    Setting("feeds.topics.include", list_of(topic_slug), (),
+            "Only these topics get a feed (names or slugs). Empty: all topics."),
+    Setting("feeds.topics.exclude", list_of(topic_slug), (), "These topics get no feed."),
+    Setting("feeds.providers.enabled", boolean, True, "Make one feed per provider domain."),
+    Setting("feeds.providers.include", list_of(domain), (),
+            "Only these provider domains get a feed. Empty: all providers."),
+    Setting("feeds.providers.exclude", list_of(domain), (), "These providers get no feed."),
+    Setting("feeds.providers.min_articles", positive, 1,
+            "Fewest articles (after the quality filter) a provider needs for its own feed."),
+    Setting("serve.reload_interval", seconds, 2.0,
+            "`feeds serve` looks for changed article and config files at most this often."),
+)
+
+_BY_KEY = {s.key: s for s in SETTINGS}
+_SECTIONS = {".".join(s.key.split(".")[:i]) for s in SETTINGS for i in range(1, s.key.count(".") + 1)}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated settings, keyed as in config.yaml, plus where the file lives."""
+
+    path: Path
+    values: Mapping[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    @property
+    def site_link(self) -> str:
+        return self["site.link"] or self["site.base_url"]
+
+    @property
+    def articles_folder(self) -> Path:
+        return self.path.parent / self["articles.folder"]
+
+    @property
+    def output_folder(self) -> Path:
+        return self.path.parent / self["output.folder"]
+
+
+def parse(data: Any, source: str = "config.yaml", path: Path | None = None) -> Config:
+    """Validate loaded YAML; raise :class:`ConfigError` with every problem found."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if not isinstance(node, dict):
+            problems.append(f"{prefix or 'the file'}: expected a mapping of settings, {_got(node)}")
+            return
+        for key, value in node.items():
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            if dotted in _BY_KEY:
+                try:
+                    values[dotted] = _BY_KEY[dotted].check(value)
+                except Invalid as e:
+                    problems.append(f"{dotted}: {e}")
+            elif dotted in _SECTIONS:
+                walk(value, dotted)
+            else:
+                problems.append(f"{dotted}: unknown setting{_suggest(dotted)}")
+
+    walk({} if data is None else data, "")
+    for setting in SETTINGS:
+        if setting.key not in values:
+            if setting.required:
+                problems.append(f"{setting.key}: required setting is missing")
+            values[setting.key] = setting.default
+    if problems:
+        raise ConfigError([Problem(source, p) for p in problems])
+    return Config(path or Path(source), MappingProxyType(values))
+
+
+def _suggest(key: str) -> str:
+    leaf = key.rsplit(".", 1)[-1]
+    close = [k for k in _BY_KEY if k.rsplit(".", 1)[-1] == leaf]
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def load(path: Path | str) -> Config:
+    """Read and validate a config file."""
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([Problem(source, f"cannot read: {getattr(e, 'strerror', None) or e}")]) from None
+    try:
+        data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        reason = re.sub(r"\s+", " ", getattr(e, "problem", None) or str(e))
+        raise ConfigError([Problem(source, f"invalid YAML: {reason}", line)]) from None
+    return parse(data, source, path)

@@ -1,0 +1,82 @@
+"""Immutable values that flow through the pipeline: articles, feeds, rendered files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    domain: str  # lowercase ASCII (IDN as punycode); the key of the provider's feed
+
+
+@dataclass(frozen=True)
+class Image:
+    url: str
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class Related:
+    title: str
+    url: str
+    provider: str | None = None
+
+
+@dataclass(frozen=True)
+class Article:
+    """One normalised article: dates aware UTC, URLs http(s), text free of XML-illegal chars."""
+
+    source: str  # the file it came from, for messages
+    id: str  # canonical URL: the entry id, link and dedupe key
+    title: str
+    excerpt: str
+    published: datetime
+    provider: Provider | None
+    topics: tuple[str, ...]
+    quality: float | None
+    image: Image | None = None
+    related: tuple[Related, ...] = ()
+    category: str | None = None
+    type: str | None = None
+
+
+FeedKind = Literal["all", "topic", "provider"]
+
+# The formats every feed can be rendered in; feeds.render has one renderer for each.
+FORMAT_NAMES = ("rss", "atom")
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """What a feed is: its kind, key and where it lives (``path`` has no extension)."""
+
+    kind: FeedKind
+    key: str
+    title: str
+    description: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Feed:
+    spec: FeedSpec
+    items: tuple[Article, ...]  # newest first, unique ids
+
+    @property
+    def updated(self) -> datetime | None:
+        return self.items[0].published if self.items else None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One feed in one format: the bytes served and exported at ``path``."""
+
+    path: str
+    media_type: str
+    body: bytes
+    etag: str

@@ -1,0 +1,79 @@
+"""The pipeline, end to end: config and article files → rendered feeds, with a parse cache.
+
+Both the static export and the server publish a :class:`Snapshot`; the server keeps one
+:class:`Publisher` alive so that a reload re-reads only the files that changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from feeds import config as config_module
+from feeds.articles import ArticleCache, Stamp, find
+from feeds.config import Config
+from feeds.errors import FeedsError, Problem
+from feeds.model import Article, Feed, Rendered
+from feeds.render import Renderer
+from feeds.select import select
+
+log = logging.getLogger(__name__)
+
+Track = Callable[[list[Path]], Iterable[Path]]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one build produced: the files by path, and what was skipped."""
+
+    config: Config
+    feeds: tuple[Feed, ...]
+    files: Mapping[str, Rendered]
+    articles: int  # files read that became articles
+    problems: tuple[Problem, ...]
+
+
+class Publisher:
+    """Builds snapshots for one config file, re-reading only changed article files."""
+
+    def __init__(self, config_path: Path | str):
+        self.config_path = Path(config_path)
+        self._cache = ArticleCache()
+
+    def load_config(self) -> Config:
+        return config_module.load(self.config_path)
+
+    def build(self, config: Config | None = None, track: Track = iter) -> Snapshot:
+        """Read, select and render. Raises ConfigError (before any work) on a bad config.
+
+        ``track`` wraps the list of article files, e.g. in a progress bar."""
+        config = config or self.load_config()
+        paths, problems = find(config.articles_folder, config["articles.patterns"])
+        articles: list[Article] = []
+        for result in self._cache.load(track(paths)):
+            (problems if isinstance(result, Problem) else articles).append(result)
+        feeds = tuple(select(articles, config))
+        files = {r.path: r for r in Renderer(config).render_all(feeds)}
+        for problem in problems:
+            log.warning("%s", problem)
+        return Snapshot(config, feeds, MappingProxyType(files), len(articles), tuple(problems))
+
+    def inputs(self) -> tuple:
+        """A cheap fingerprint of the config and article files: it changes when they do."""
+        stamps: list = [_stamp(self.config_path)]
+        try:
+            config = self.load_config()
+            paths, _ = find(config.articles_folder, config["articles.patterns"])
+        except FeedsError:  # a broken config or folder is picked up by the build that follows
+            return tuple(stamps)
+        return (*stamps, *((p, _stamp(p)) for p in paths))
+
+
+def _stamp(path: Path) -> Stamp | None:
+    try:
+        return Stamp.of(path)
+    except OSError:
+        return None

@@ -1,0 +1,67 @@
+"""Cleaning of untrusted strings: XML-safe text, slugs, provider domains, canonical URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+# Characters XML 1.0 forbids (C0 controls but tab/newline/CR, lone surrogates, U+FFFE/F).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_URL_SAFE = "/%:@!$&'()*+,;=-._~"
+# Query parameters that only track a click; they never select a different article.
+TRACKING_PARAMS = re.compile(r"^(utm_\w+|mod|source|ref|ref_src|fbclid|gclid|dclid|mc_cid|mc_eid|"
+                             r"cmpid|ocid|smid|smtyp|cid|mbid|__twitter_impression)$", re.I)
+
+
+def clean(value: str) -> str:
+    """Decode HTML entities, drop characters XML cannot carry, fold runs of spaces."""
+    return " ".join(_NOT_XML.sub("", html.unescape(value)).split())
+
+
+def slugify(name: str) -> str:
+    """A stable, lowercase, URL-safe slug; names without Latin letters get a hash."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug or "t-" + hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+
+
+def provider_key(domain: str) -> str | None:
+    """The lowercase ASCII form of a domain name (IDN as punycode), or None if it is not one."""
+    domain = domain.strip().rstrip(".").lower()
+    if domain.startswith("www."):
+        domain = domain[4:]
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    return domain if _HOSTNAME.match(domain) else None
+
+
+def canonical_url(url: str) -> str | None:
+    """The article's URL as an entry id: http(s) only, host lowercase, no fragment or
+    tracking parameters, unsafe characters percent-encoded. None if it is not such a URL."""
+    url = _NOT_XML.sub("", url).strip()
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host or provider_key(host) is None:
+        return None
+    netloc = host.encode("idna").decode("ascii") if not host.isascii() else host
+    if port and port != {"http": 80, "https": 443}[parts.scheme.lower()]:
+        netloc += f":{port}"
+    query = "&".join(pair for pair in parts.query.split("&")
+                     if pair and not TRACKING_PARAMS.match(unquote(pair.split("=", 1)[0])))
+    return urlunsplit((
+        parts.scheme.lower(),
+        netloc,
+        quote(parts.path or "/", safe=_URL_SAFE),
+        quote(query, safe=_URL_SAFE + "?"),
+        "",
+    ))
