@@ -126,7 +126,7 @@ def parse(raw: bytes, source: str) -> Article:
         meta, _ = frontmatter.parse(text, handler=_HANDLER)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 + _front_matter_offset(text) if mark else None
+        line = mark.line + 1 + _blank_lines_before(text) if mark else None
         reason = " ".join(str(getattr(e, "problem", None) or e).split())
         raise ArticleError(source, f"invalid YAML: {reason}", line) from None
     except RecursionError:
@@ -293,13 +293,11 @@ def _related(value: Any, own_url: str) -> tuple[Related, ...]:
     return tuple(out.values())[:MAX_RELATED]
 
 
-def _front_matter_offset(text: str) -> int:
-    """Lines before the front matter's first line (the opening --- and blank lines)."""
-    stripped = text.lstrip()
-    return text[: len(text) - len(stripped)].count("\n") + 1
+def _blank_lines_before(text: str) -> int:
+    """Blank lines before the opening ---, which front matter parsing strips."""
+    return text[: len(text) - len(text.lstrip())].count("\n")
 
 
 def _line_of(text: str, field: str) -> int | None:
     match = re.search(rf"^{re.escape(field)}\s*:", text, re.M)
     return text.count("\n", 0, match.start()) + 1 if match else None
-

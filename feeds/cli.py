@@ -33,22 +33,35 @@ def _progress(paths: list[Path]) -> Iterator[Path]:
 
 
 @click.group()
-@click.option("-c", "--config", "config_path", default="config.yaml", show_default=True,
-              envvar="FEEDS_CONFIG", type=click.Path(dir_okay=False, path_type=Path),
-              help="The config file (also $FEEDS_CONFIG).")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    default="config.yaml",
+    show_default=True,
+    envvar="FEEDS_CONFIG",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The config file (also $FEEDS_CONFIG).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log what the publisher does.")
 @click.version_option(package_name="feeds")
 @click.pass_context
 def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
     """Publish RSS and Atom feeds from Markdown news articles."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.ERROR,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     ctx.obj = Publisher(config_path)
 
 
 @main.command()
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
-              help="Write here instead of output.folder.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write here instead of output.folder.",
+)
 @click.option("--strict", is_flag=True, help="Exit with 1 if any article was skipped.")
 @click.pass_obj
 def build(publisher: Publisher, output: Path | None, strict: bool) -> None:
@@ -75,8 +88,13 @@ def build(publisher: Publisher, output: Path | None, strict: bool) -> None:
 @main.command()
 @click.option("-h", "--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("-p", "--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
-              help="Worker threads of the WSGI server.")
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Worker threads of the WSGI server.",
+)
 @click.pass_obj
 def serve(publisher: Publisher, host: str, port: int, threads: int) -> None:
     """Serve the feeds over HTTP with a production WSGI server (waitress)."""
@@ -98,8 +116,7 @@ def check(publisher: Publisher) -> None:
     """Validate the config and every article; one line per problem."""
     try:
         config = publisher.load_config()
-        paths, problems = articles_module.find(config.articles_folder,
-                                               config["articles.patterns"])
+        paths, problems = articles_module.find(config.articles_folder, config["articles.patterns"])
     except ConfigError as e:
         raise Failed(str(e)) from None
     except FeedsError as e:

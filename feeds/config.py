@@ -29,7 +29,9 @@ class Invalid(ValueError):
 
 
 def _got(value: Any) -> str:
-    return f"got {value!r}" if not isinstance(value, (dict, list)) else f"got a {type(value).__name__}"
+    return (
+        f"got {value!r}" if not isinstance(value, (dict, list)) else f"got a {type(value).__name__}"
+    )
 
 
 def text(value: Any) -> str:
@@ -146,44 +148,94 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("site.title", text, REQUIRED, "Title of the site; feed titles start with it."),
     Setting("site.description", text, "News feeds", "Description of the all-articles feed."),
     Setting("site.language", text, "en", "Language code of the feeds (RSS language, xml:lang)."),
-    Setting("site.base_url", absolute_url, REQUIRED,
-            "Absolute URL where the feeds are published; every feed URL is relative to it."),
-    Setting("site.link", absolute_url, None,
-            "The site's home page, the feeds' channel link. Default: site.base_url."),
-    Setting("articles.folder", text, "seeds",
-            "Folder of article files, relative to the config file."),
-    Setting("articles.patterns", list_of(glob, allow_empty=False), ("*.md", "*.txt"),
-            "Glob patterns of article files inside articles.folder (`**/*.md` recurses)."),
-    Setting("output.folder", text, "public",
-            "Folder `feeds build` writes to, relative to the config file."),
-    Setting("quality.min", number, 0,
-            "Lowest quality an article needs to enter a feed."),
-    Setting("quality.missing", choice("include", "exclude"), "include",
-            "Articles without a quality: `include` them in every feed, or `exclude` them."),
-    Setting("quality.topics", map_of(topic_slug, number), MappingProxyType({}),
-            "Per-topic minimum (topic name or slug → number) for that topic's feed."),
-    Setting("quality.providers", map_of(domain, number), MappingProxyType({}),
-            "Per-provider minimum (domain → number) for that provider's feed."),
+    Setting(
+        "site.base_url",
+        absolute_url,
+        REQUIRED,
+        "Absolute URL where the feeds are published; every feed URL is relative to it.",
+    ),
+    Setting(
+        "site.link",
+        absolute_url,
+        None,
+        "The site's home page, the feeds' channel link. Default: site.base_url.",
+    ),
+    Setting(
+        "articles.folder", text, "seeds", "Folder of article files, relative to the config file."
+    ),
+    Setting(
+        "articles.patterns",
+        list_of(glob, allow_empty=False),
+        ("*.md", "*.txt"),
+        "Glob patterns of article files inside articles.folder (`**/*.md` recurses).",
+    ),
+    Setting(
+        "output.folder",
+        text,
+        "public",
+        "Folder `feeds build` writes to, relative to the config file.",
+    ),
+    Setting("quality.min", number, 0, "Lowest quality an article needs to enter a feed."),
+    Setting(
+        "quality.missing",
+        choice("include", "exclude"),
+        "include",
+        "Articles without a quality: `include` them in every feed, or `exclude` them.",
+    ),
+    Setting(
+        "quality.topics",
+        map_of(topic_slug, number),
+        MappingProxyType({}),
+        "Per-topic minimum (topic name or slug → number) for that topic's feed.",
+    ),
+    Setting(
+        "quality.providers",
+        map_of(domain, number),
+        MappingProxyType({}),
+        "Per-provider minimum (domain → number) for that provider's feed.",
+    ),
     Setting("feeds.items", positive, 50, "Most recent items in each feed."),
-    Setting("feeds.formats", list_of(choice(*FORMAT_NAMES), allow_empty=False), FORMAT_NAMES,
-            "Formats written for every feed."),
+    Setting(
+        "feeds.formats",
+        list_of(choice(*FORMAT_NAMES), allow_empty=False),
+        FORMAT_NAMES,
+        "Formats written for every feed.",
+    ),
     Setting("feeds.all", boolean, True, "Make the all-articles feed."),
     Setting("feeds.topics.enabled", boolean, True, "Make one feed per topic."),
-    Setting("feeds.topics.include", list_of(topic_slug), (),
-            "Only these topics get a feed (names or slugs). Empty: all topics."),
+    Setting(
+        "feeds.topics.include",
+        list_of(topic_slug),
+        (),
+        "Only these topics get a feed (names or slugs). Empty: all topics.",
+    ),
     Setting("feeds.topics.exclude", list_of(topic_slug), (), "These topics get no feed."),
     Setting("feeds.providers.enabled", boolean, True, "Make one feed per provider domain."),
-    Setting("feeds.providers.include", list_of(domain), (),
-            "Only these provider domains get a feed. Empty: all providers."),
+    Setting(
+        "feeds.providers.include",
+        list_of(domain),
+        (),
+        "Only these provider domains get a feed. Empty: all providers.",
+    ),
     Setting("feeds.providers.exclude", list_of(domain), (), "These providers get no feed."),
-    Setting("feeds.providers.min_articles", positive, 1,
-            "Fewest articles (after the quality filter) a provider needs for its own feed."),
-    Setting("serve.reload_interval", seconds, 2.0,
-            "`feeds serve` looks for changed article and config files at most this often."),
+    Setting(
+        "feeds.providers.min_articles",
+        positive,
+        1,
+        "Fewest articles (after the quality filter) a provider needs for its own feed.",
+    ),
+    Setting(
+        "serve.reload_interval",
+        seconds,
+        2.0,
+        "`feeds serve` looks for changed article and config files at most this often.",
+    ),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
-_SECTIONS = {".".join(s.key.split(".")[:i]) for s in SETTINGS for i in range(1, s.key.count(".") + 1)}
+_SECTIONS = {
+    ".".join(s.key.split(".")[:i]) for s in SETTINGS for i in range(1, s.key.count(".") + 1)
+}
 
 
 @dataclass(frozen=True)
@@ -213,6 +265,7 @@ def parse(data: Any, source: str = "config.yaml", path: Path | None = None) -> C
     """Validate loaded YAML; raise :class:`ConfigError` with every problem found."""
     problems: list[str] = []
     values: dict[str, Any] = {}
+    given: set[str] = set()
 
     def walk(node: Any, prefix: str) -> None:
         if not isinstance(node, dict):
@@ -221,6 +274,7 @@ def parse(data: Any, source: str = "config.yaml", path: Path | None = None) -> C
         for key, value in node.items():
             dotted = f"{prefix}.{key}" if prefix else str(key)
             if dotted in _BY_KEY:
+                given.add(dotted)
                 try:
                     values[dotted] = _BY_KEY[dotted].check(value)
                 except Invalid as e:
@@ -233,7 +287,7 @@ def parse(data: Any, source: str = "config.yaml", path: Path | None = None) -> C
     walk({} if data is None else data, "")
     for setting in SETTINGS:
         if setting.key not in values:
-            if setting.required:
+            if setting.required and setting.key not in given:
                 problems.append(f"{setting.key}: required setting is missing")
             values[setting.key] = setting.default
     if problems:
@@ -254,7 +308,9 @@ def load(path: Path | str) -> Config:
     try:
         raw = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([Problem(source, f"cannot read: {getattr(e, 'strerror', None) or e}")]) from None
+        raise ConfigError(
+            [Problem(source, f"cannot read: {getattr(e, 'strerror', None) or e}")]
+        ) from None
     try:
         data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:

@@ -45,31 +45,30 @@ def export(files: Mapping[str, Rendered], folder: Path) -> Report:
         _remove_temp_files(root)
         old = _read_manifest(root)
         # Listed before writing, so a build killed half-way still knows every file it wrote.
-        _write(root / MANIFEST, _manifest(old | files.keys()))
+        _update(root / MANIFEST, _manifest(old | files.keys()))
         written, unchanged = [], []
         for path in sorted(files):
-            target = inside(root, path)
-            if _same(target, files[path].body):
-                unchanged.append(path)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _write(target, files[path].body)
-                written.append(path)
+            changed = _update(inside(root, path), files[path].body)
+            (written if changed else unchanged).append(path)
         removed = sorted(old - files.keys())
         for path in removed:
             _remove(root, path)
-        _write(root / MANIFEST, _manifest(files.keys()))
+        _update(root / MANIFEST, _manifest(files.keys()))
     except OSError as e:
         where = e.filename or folder
         raise OutputError(f"{where}: cannot write the feeds: {e.strerror or e}") from None
     return Report(tuple(written), tuple(unchanged), tuple(removed))
 
 
-def _same(target: Path, body: bytes) -> bool:
+def _update(target: Path, body: bytes) -> bool:
+    """Write ``target`` unless it already holds ``body`` (its mtime then stays); True if written."""
     try:
-        return target.stat().st_size == len(body) and target.read_bytes() == body
+        if target.stat().st_size == len(body) and target.read_bytes() == body:
+            return False
     except FileNotFoundError:
-        return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+    _write(target, body)
+    return True
 
 
 def _write(target: Path, body: bytes) -> None:

@@ -62,9 +62,13 @@ class Renderer:
             path = f"{feed.spec.path}.{fmt.name}"
             fg.id(self.url(path))
             # RSS takes its channel link from the last link added: the site, after self.
-            fg.link([{"href": self.url(path), "rel": "self", "type": fmt.media_type},
-                     {"href": self.config.site_link, "rel": "alternate", "type": "text/html"}],
-                    replace=True)
+            fg.link(
+                [
+                    {"href": self.url(path), "rel": "self", "type": fmt.media_type},
+                    {"href": self.config.site_link, "rel": "alternate", "type": "text/html"},
+                ],
+                replace=True,
+            )
             body = fmt.serialize(fg)
             yield Rendered(path, fmt.media_type, body, etag(body))
 
@@ -109,8 +113,11 @@ def _entry(article: Article) -> FeedEntry:
     fe.dc.dc_creator(provider.name)
     fe.source(url=f"https://{provider.domain}/", title=provider.name)
     if article.image:
-        size = {k: str(v) for k, v in (("width", article.image.width),
-                                          ("height", article.image.height)) if v}
+        size = {
+            k: str(v)
+            for k, v in (("width", article.image.width), ("height", article.image.height))
+            if v
+        }
         fe.media.thumbnail(url=article.image.url, group=None, **size)
         fe.media.content(url=article.image.url, medium="image", group=None, **size)
     return fe
@@ -120,7 +127,8 @@ def _related_html(article: Article) -> str:
     esc = html.escape
     items = "".join(
         f'<li><a href="{esc(r.url)}">{esc(r.title)}</a>'
-        + (f" ({esc(r.provider)})" if r.provider else "") + "</li>"
+        + (f" ({esc(r.provider)})" if r.provider else "")
+        + "</li>"
         for r in article.related
     )
     summary = f"<p>{esc(article.excerpt)}</p>" if article.excerpt else ""

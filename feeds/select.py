@@ -80,13 +80,14 @@ def select(articles: Iterable[Article], config: Config) -> list[Feed]:
             if want_topic(slug) and limits.passes(article.quality, limits.topics.get(slug)):
                 groups["topic", slug].add(article, topic)
         domain = article.provider.domain
-        if want_provider(domain) and limits.passes(article.quality,
-                                                   limits.providers.get(domain)):
+        if want_provider(domain) and limits.passes(article.quality, limits.providers.get(domain)):
             groups["provider", domain].add(article, article.provider.name)
 
     feeds = []
     min_provider = config["feeds.providers.min_articles"]
-    for (kind, key), group in sorted(groups.items(), key=lambda kv: (_KIND_ORDER[kv[0][0]], kv[0][1])):
+    for (kind, key), group in sorted(
+        groups.items(), key=lambda kv: (_KIND_ORDER[kv[0][0]], kv[0][1])
+    ):
         if kind == "provider" and len(group.items) < min_provider:
             continue
         items = heapq.nsmallest(config["feeds.items"], group.items.values(), key=_newest_first)
@@ -102,7 +103,13 @@ def _spec(kind: str, key: str, name: str, config: Config) -> FeedSpec:
     if kind == "all":
         return FeedSpec("all", "", site, config["site.description"], "all")
     if kind == "topic":
-        return FeedSpec("topic", key, f"{site}: {name}", f"{name}: news from {site}",
-                        f"topics/{key}")
-    return FeedSpec("provider", key, f"{site}: {name}", f"News from {name} ({key}) on {site}",
-                    f"providers/{key}")
+        return FeedSpec(
+            "topic", key, f"{site}: {name}", f"{name}: news from {site}", f"topics/{key}"
+        )
+    return FeedSpec(
+        "provider",
+        key,
+        f"{site}: {name}",
+        f"News from {name} ({key}) on {site}",
+        f"providers/{key}",
+    )

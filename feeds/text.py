@@ -10,11 +10,16 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 # Characters XML 1.0 forbids (C0 controls but tab/newline/CR, lone surrogates, U+FFFE/F).
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+)
 _URL_SAFE = "/%:@!$&'()*+,;=-._~"
 # Query parameters that only track a click; they never select a different article.
-TRACKING_PARAMS = re.compile(r"^(utm_\w+|mod|source|ref|ref_src|fbclid|gclid|dclid|mc_cid|mc_eid|"
-                             r"cmpid|ocid|smid|smtyp|cid|mbid|__twitter_impression)$", re.I)
+TRACKING_PARAMS = re.compile(
+    r"^(utm_\w+|mod|source|ref|ref_src|fbclid|gclid|dclid|mc_cid|mc_eid|"
+    r"cmpid|ocid|smid|smtyp|cid|mbid|__twitter_impression)$",
+    re.I,
+)
 
 
 def clean(value: str) -> str:
@@ -56,12 +61,17 @@ def canonical_url(url: str) -> str | None:
     netloc = host.encode("idna").decode("ascii") if not host.isascii() else host
     if port and port != {"http": 80, "https": 443}[parts.scheme.lower()]:
         netloc += f":{port}"
-    query = "&".join(pair for pair in parts.query.split("&")
-                     if pair and not TRACKING_PARAMS.match(unquote(pair.split("=", 1)[0])))
-    return urlunsplit((
-        parts.scheme.lower(),
-        netloc,
-        quote(parts.path or "/", safe=_URL_SAFE),
-        quote(query, safe=_URL_SAFE + "?"),
-        "",
-    ))
+    query = "&".join(
+        pair
+        for pair in parts.query.split("&")
+        if pair and not TRACKING_PARAMS.match(unquote(pair.split("=", 1)[0]))
+    )
+    return urlunsplit(
+        (
+            parts.scheme.lower(),
+            netloc,
+            quote(parts.path or "/", safe=_URL_SAFE),
+            quote(query, safe=_URL_SAFE + "?"),
+            "",
+        )
+    )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
 
 from feeds.errors import FeedsError
 from feeds.publisher import Publisher, Snapshot
@@ -30,7 +31,9 @@ class LiveFeeds:
         now = _now()
         # Swapped as one value, so a request sees a snapshot with its own dates.
         self.state: tuple[Snapshot, dict[str, datetime]] = (
-            snapshot, {path: now for path in snapshot.files})
+            snapshot,
+            {path: now for path in snapshot.files},
+        )
         self._checked = time.monotonic()
         self._lock = threading.Lock()
 
@@ -57,19 +60,34 @@ class LiveFeeds:
         inputs = self.publisher.inputs()
         if inputs == self._inputs:
             return False
-        self._inputs = inputs
         try:
             snapshot = self.publisher.build()
         except FeedsError as e:
+            self._inputs = inputs  # retried when the files change again
             log.error("keeping the last good feeds: %s", e)
             return False
+        self._inputs = inputs
         (old, dates), now = self.state, _now()
-        self.state = (snapshot, {
-            path: dates[path] if path in old.files and old.files[path].etag == r.etag else now
-            for path, r in snapshot.files.items()
-        })
+        changed = {
+            path: _changed_at(path, r.etag, old, dates, now) for path, r in snapshot.files.items()
+        }
+        self.state = (snapshot, changed)
         log.info("reloaded: %d articles, %d files", snapshot.articles, len(snapshot.files))
         return True
+
+
+def _changed_at(
+    path: str, etag: str, old: Snapshot, dates: dict[str, datetime], now: datetime
+) -> datetime:
+    """A file's Last-Modified: kept while its bytes stay, else later than it was before.
+
+    HTTP dates have whole seconds, so a change within the second of the previous one is
+    dated a second later: a reader sending only If-Modified-Since still gets the new bytes."""
+    if path not in dates:
+        return now
+    if old.files[path].etag == etag:
+        return dates[path]
+    return max(now, dates[path] + timedelta(seconds=1))
 
 
 def _now() -> datetime:
@@ -81,6 +99,13 @@ def create_app(config_path: str | Path = "config.yaml") -> Flask:
     app = Flask(__name__)
     live = LiveFeeds(Publisher(config_path))
     app.extensions["feeds"] = live
+
+    @app.errorhandler(HTTPException)
+    def plain_error(error: HTTPException) -> Response:
+        response = error.get_response()
+        response.set_data(f"{error.code} {error.name}\n")
+        response.content_type = "text/plain; charset=utf-8"
+        return response
 
     @app.get("/<path:path>")
     def feed(path: str) -> Response:

@@ -1,0 +1,116 @@
+"""Shared fixtures: a site built in tmp_path with a config and articles the test writes."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from feeds.cli import main
+from feeds.publisher import Publisher
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus" / "everyday-ai" / "articles"
+BASE_URL = "https://feeds.example.org/"
+
+
+def article(**fields) -> dict:
+    """Front matter of a valid article; keyword arguments override or (with None) remove."""
+    n = fields.pop("n", 1)
+    data = {
+        "category": "news",
+        "title": f"Story number {n}",
+        "excerpt": f"What happened in story {n}.",
+        "publishedDateTime": f"2023-06-{n:02d}T10:00:00Z",
+        "webUrl": f"https://news.example.com/story-{n}",
+        "type": "article",
+        "quality": 50,
+        "published": False,
+        "provider": {"name": "Example News", "domain": "example.com"},
+        "topics": ["AI"],
+        "images": [{"url": f"https://img.example.com/{n}.jpg", "width": 800, "height": 450}],
+        "secured": "SECRET-BLOB-" + "x" * 40,
+    }
+    data.update(fields)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass
+class Site:
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def articles(self) -> Path:
+        return self.root / "articles"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "public"
+
+    def configure(self, text: str = "", **sections) -> None:
+        """Write config.yaml: the site basics, then ``text`` (YAML) or ``sections``."""
+        data = {
+            "site": {"title": "Test News", "base_url": BASE_URL},
+            "articles": {"folder": "articles"},
+            "output": {"folder": "public"},
+        }
+        data.update(sections)
+        body = yaml.safe_dump(data, sort_keys=False)
+        self.config_path.write_text(body + textwrap.dedent(text), encoding="utf-8")
+
+    def write(self, name: str, fields: dict | None = None, raw: str | bytes | None = None) -> Path:
+        path = self.articles / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if raw is None:
+            raw = "---\n" + yaml.safe_dump(fields, allow_unicode=True, sort_keys=False) + "---\n"
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8")
+        path.write_bytes(raw)
+        return path
+
+    def build(self):
+        return Publisher(self.config_path).build()
+
+    def feed(self, path: str) -> bytes:
+        return self.build().files[path].body
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    s = Site(tmp_path)
+    s.articles.mkdir()
+    s.configure()
+    return s
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """The real articles when ../shared is there, else a small folder made here."""
+    if CORPUS.is_dir():
+        return CORPUS
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for n in range(1, 29):
+        fields = article(n=n, topics=["AI", f"Topic {n % 4}"], quality=n * 5 if n % 3 else None)
+        text = "---\n" + yaml.safe_dump(fields, sort_keys=False) + "---\n"
+        (folder / f"{n:03d}.md").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def runner(site: Site):
+    from click.testing import CliRunner
+
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, ["--config", str(site.config_path), *args])
+
+    return invoke

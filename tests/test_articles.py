@@ -1,0 +1,168 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from feeds.articles import find, parse, read
+from feeds.errors import ArticleError, Problem
+
+from .conftest import CORPUS, article
+
+
+def dump(fields: dict) -> bytes:
+    import yaml
+
+    return ("---\n" + yaml.safe_dump(fields, allow_unicode=True) + "---\n").encode()
+
+
+def test_the_seed_articles_parse(tmp_path):
+    from .conftest import ROOT
+
+    paths, problems = find(ROOT / "seeds", ["*.md", "*.txt"])
+    parsed = [read(p) for p in paths]
+    assert problems == [] and len(parsed) == 2
+    cnn = next(a for a in parsed if a.provider.domain == "cnn.com")
+    assert cnn.title == "OpenAI CEO calls for global cooperation to regulate AI"
+    assert cnn.published == datetime(2023, 6, 9, 11, 47, tzinfo=UTC)
+    assert cnn.quality == 87 and cnn.topics == ("AI",)
+    assert cnn.image.url.startswith("https://media.cnn.com/") and cnn.image.width == 800
+    assert [r.provider for r in cnn.related] == ["Microsoft", "SiliconANGLE"]
+
+
+def test_every_real_article_parses(corpus):
+    results = [read(p) for p in find(corpus, ["*.md"])[0]]
+    assert len(results) == (261 if corpus == CORPUS else 28)
+    assert [r for r in results if isinstance(r, Problem)] == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2023-06-09T11:47:00Z", datetime(2023, 6, 9, 11, 47, tzinfo=UTC)),
+        ("2023-06-09T11:47:00", datetime(2023, 6, 9, 11, 47, tzinfo=UTC)),  # naive is UTC
+        ("2023-06-09T13:47:00+02:00", datetime(2023, 6, 9, 11, 47, tzinfo=UTC)),
+        ("2023-06-09", datetime(2023, 6, 9, tzinfo=UTC)),
+    ],
+)
+def test_dates_become_aware_utc(value, expected):
+    assert parse(dump(article(publishedDateTime=value)), "a.md").published == expected
+
+
+def test_the_canonical_url_is_the_id():
+    a = parse(
+        dump(
+            article(
+                originalUrl="https://WWW.Example.com/a b?utm_source=x&id=7#top",
+                webUrl="https://elsewhere.example/",
+            )
+        ),
+        "a.md",
+    )
+    assert a.id == "https://www.example.com/a%20b?id=7"
+
+
+def test_web_url_stands_in_for_a_bad_original_url():
+    a = parse(
+        dump(article(originalUrl="javascript:alert(1)", webUrl="https://x.example/a")), "a.md"
+    )
+    assert a.id == "https://x.example/a"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"title": None}, "title: missing"),
+        ({"title": ["a"]}, "title: expected text, got a list"),
+        ({"webUrl": None}, "webUrl: missing"),
+        ({"webUrl": "javascript:alert(1)"}, "webUrl: not an http(s) URL"),
+        ({"webUrl": "ftp://x.example/a"}, "webUrl: not an http(s) URL"),
+        ({"publishedDateTime": None}, "publishedDateTime: missing"),
+        ({"publishedDateTime": "last tuesday-ish"}, "publishedDateTime: not a date"),
+        ({"publishedDateTime": 1686311220}, "publishedDateTime: expected an ISO date"),
+        ({"quality": "high"}, "quality: expected a number, got 'high'"),
+        ({"quality": True}, "quality: expected a number"),
+    ],
+)
+def test_bad_fields_are_named_with_their_line(fields, message):
+    with pytest.raises(ArticleError) as info:
+        parse(dump(article(**fields)), "seeds/bad.md")
+    assert message in str(info.value)
+    assert str(info.value).startswith("seeds/bad.md:")
+    key = next(iter(fields))
+    if fields[key] is not None and key != "webUrl":
+        # The line printed is the line of the field in the file.
+        raw = dump(article(**fields)).decode().splitlines()
+        assert raw[info.value.problem.line - 1].startswith(key)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"", "no front matter"),
+        (b"just a body\n", "no front matter"),
+        (b"---\n---\n", "empty"),
+        (b"---\n- a list\n---\n", "not a mapping"),
+        (b"---\ntitle: [unclosed\n---\n", "invalid YAML"),
+        (b"---\ntitle: \xff\xfe\n---\n", "not UTF-8"),
+        (b"\x00\x01binary", "binary"),
+        (b"---\nx: !!python/object/apply:os.system ['echo hi']\n---\n", "invalid YAML"),
+    ],
+)
+def test_broken_files_are_reported_not_raised(tmp_path, raw, message):
+    path = tmp_path / "broken.md"
+    path.write_bytes(raw)
+    problem = read(path)
+    assert isinstance(problem, Problem) and message in problem.message
+    assert str(problem).startswith(str(path))
+
+
+def test_yaml_error_line_is_the_line_in_the_file(tmp_path):
+    path = tmp_path / "broken.md"
+    path.write_text("---\ntitle: ok\nexcerpt: fine\nquality: [1\n---\n")
+    problem = read(path)
+    assert problem.line == 5  # the closing --- where the list is found unclosed
+
+
+def test_bom_and_crlf_are_fine():
+    raw = b"\xef\xbb\xbf" + dump(article()).replace(b"\n", b"\r\n")
+    assert parse(raw, "a.md").title == "Story number 1"
+
+
+def test_text_is_cleaned_for_xml():
+    a = parse(dump(article(title="AT&amp;T \x07 buys\ufffe it", excerpt="x" * 5000)), "a.md")
+    assert a.title == "AT&T buys it"
+    assert len(a.excerpt) <= 1001 and a.excerpt.endswith("…")
+
+
+def test_loose_shapes_are_accepted():
+    a = parse(dump(article(topics="Robots", provider="Some Paper", quality="42")), "a.md")
+    assert a.topics == ("Robots",)
+    assert a.provider.name == "Some Paper" and a.provider.domain == "news.example.com"
+    assert a.quality == 42
+
+
+def test_missing_quality_is_none_and_published_false_is_not_a_draft():
+    a = parse(dump(article(quality=None, published=False)), "a.md")
+    assert a.quality is None
+
+
+def test_secured_is_never_kept():
+    a = parse(dump(article()), "a.md")
+    assert "SECRET-BLOB" not in repr(a)
+
+
+def test_find_skips_directories_and_links_outside(tmp_path):
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "ok.md").write_bytes(dump(article()))
+    (folder / "dir.md").mkdir()
+    outside = tmp_path / "outside.md"
+    outside.write_bytes(dump(article()))
+    (folder / "link.md").symlink_to(outside)
+    paths, problems = find(folder, ["*.md"])
+    assert paths == [folder / "ok.md"]
+    assert sorted(p.source.rsplit("/", 1)[1] for p in problems) == ["dir.md", "link.md"]
+
+
+def test_a_missing_folder_is_an_error(tmp_path):
+    with pytest.raises(ArticleError, match="articles folder not found"):
+        find(tmp_path / "nope", ["*.md"])

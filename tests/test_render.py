@@ -1,0 +1,140 @@
+import re
+from email.utils import parsedate_to_datetime
+from xml.etree import ElementTree
+
+import feedparser
+import pytest
+
+from .conftest import BASE_URL, article
+
+
+@pytest.fixture
+def corpus_site(site, corpus):
+    site.configure(articles={"folder": str(corpus)})
+    return site
+
+
+def test_every_corpus_feed_is_well_formed_with_unique_ids(corpus_site):
+    snapshot = corpus_site.build()
+    assert snapshot.problems == ()
+    assert len(snapshot.files) > 20
+    for path, rendered in snapshot.files.items():
+        parsed = feedparser.parse(rendered.body)
+        assert not parsed.bozo, (path, parsed.bozo_exception)
+        ids = [e.id for e in parsed.entries]
+        assert ids and len(ids) == len(set(ids)), path
+        assert parsed.feed.links[0].href if path.endswith(".atom") else parsed.feed.link
+        ElementTree.fromstring(rendered.body)  # also plain XML
+
+
+def test_no_secured_text_anywhere(corpus_site, corpus):
+    secrets = set()
+    for path in corpus.iterdir():
+        match = re.search(rb'^secured: "?([^"\n]{24})', path.read_bytes(), re.M)
+        if match:
+            secrets.add(match.group(1))
+    assert secrets
+    for rendered in corpus_site.build().files.values():
+        assert not any(s in rendered.body for s in secrets)
+
+
+def test_rebuilding_gives_the_same_bytes(corpus_site):
+    first = {p: r.body for p, r in corpus_site.build().files.items()}
+    second = {p: r.body for p, r in corpus_site.build().files.items()}
+    assert first == second
+
+
+def test_rss_channel_and_item(site):
+    site.write("1.md", article(n=1, title="Older"))
+    site.write(
+        "2.md",
+        article(
+            n=2,
+            title="Newer",
+            topics=["AI", "AI in Healthcare"],
+            related=[
+                {
+                    "title": "See also <this>",
+                    "webUrl": "https://o.example/r",
+                    "provider": {"name": "Other"},
+                }
+            ],
+        ),
+    )
+    body = site.feed("all.rss")
+    channel = ElementTree.fromstring(body).find("channel")
+    assert channel.findtext("link") == "https://feeds.example.org/"
+    self_link = channel.find("{http://www.w3.org/2005/Atom}link")
+    assert self_link.get("href") == BASE_URL + "all.rss" and self_link.get("rel") == "self"
+    # The feed's date is its newest item's, never the build time.
+    assert parsedate_to_datetime(channel.findtext("lastBuildDate")).isoformat() == (
+        "2023-06-02T10:00:00+00:00"
+    )
+    newest = channel.findall("item")[0]
+    assert newest.findtext("title") == "Newer"
+    guid = newest.find("guid")
+    assert guid.text == "https://news.example.com/story-2" and guid.get("isPermaLink") == "true"
+    assert newest.findtext("pubDate") == "Fri, 02 Jun 2023 10:00:00 +0000"
+    assert [c.text for c in newest.findall("category")] == ["AI", "AI in Healthcare"]
+    assert newest.findtext("{http://purl.org/dc/elements/1.1/}creator") == "Example News"
+    assert newest.find("source").get("url") == "https://example.com/"
+    assert newest.findtext("description") == "What happened in story 2."
+    media = "{http://search.yahoo.com/mrss/}"
+    assert newest.find(media + "thumbnail").get("url") == "https://img.example.com/2.jpg"
+    assert newest.find(media + "content").get("medium") == "image"
+    content = newest.findtext("{http://purl.org/rss/1.0/modules/content/}encoded")
+    assert '<a href="https://o.example/r">See also &lt;this&gt;</a> (Other)' in content
+
+
+def test_atom_feed_and_entry(site):
+    site.write("1.md", article(n=1))
+    parsed = feedparser.parse(site.feed("topics/ai.atom"))
+    assert parsed.version == "atom10"
+    assert parsed.feed.id == BASE_URL + "topics/ai.atom"
+    links = {link.rel: link.href for link in parsed.feed.links}
+    assert links == {"self": BASE_URL + "topics/ai.atom", "alternate": "https://feeds.example.org/"}
+    assert parsed.feed.updated == "2023-06-01T10:00:00+00:00"
+    (entry,) = parsed.entries
+    assert entry.id == entry.link == "https://news.example.com/story-1"
+    assert [link.rel for link in entry.links] == ["alternate"]  # the image is media, not a link
+    assert entry.author == "Example News"
+    assert entry.summary == "What happened in story 1."
+    assert entry.published == "2023-06-01T10:00:00+00:00"
+    assert entry.media_thumbnail[0]["url"] == "https://img.example.com/1.jpg"
+
+
+def test_markup_is_escaped_and_bad_characters_dropped(site):
+    site.write(
+        "1.md",
+        article(title="<script>alert(1)</script> & \x0b friends", excerpt="]]> <b>bold</b> \x01"),
+    )
+    body = site.feed("all.rss")
+    assert b"<script>" not in body and b"<b>" not in body
+    (item,) = ElementTree.fromstring(body).iter("item")
+    assert item.findtext("title") == "<script>alert(1)</script> & friends"
+    assert item.findtext("description") == "]]> <b>bold</b>"
+
+
+def test_feed_titles_and_paths(site):
+    site.write(
+        "1.md",
+        article(
+            topics=["AI in Healthcare"], provider={"name": "Bloomberg", "domain": "Bloomberg.com"}
+        ),
+    )
+    files = site.build().files
+    assert sorted(files) == sorted(
+        f"{p}.{ext}"
+        for p in ("all", "topics/ai-in-healthcare", "providers/bloomberg.com")
+        for ext in ("rss", "atom")
+    )
+    assert feedparser.parse(files["providers/bloomberg.com.rss"].body).feed.title == (
+        "Test News: Bloomberg"
+    )
+    assert files["all.rss"].media_type == "application/rss+xml"
+
+
+def test_only_configured_formats_are_rendered(site):
+    site.configure(feeds={"formats": ["atom"]})
+    site.write("1.md", article())
+    assert all(p.endswith(".atom") for p in site.build().files)
