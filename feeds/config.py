@@ -79,11 +79,16 @@ def choice(*options: str) -> Check:
     return check
 
 
-def absolute_url(value: Any) -> str:
+def url(value: Any) -> str:
     parts = urlsplit(text(value))
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise Invalid(f"expected an absolute http(s) URL, {_got(value)}")
-    return value.strip().rstrip("/") + "/"
+    return value.strip()
+
+
+def absolute_url(value: Any) -> str:
+    """An absolute URL that others are resolved against: it ends with a slash."""
+    return url(value).rstrip("/") + "/"
 
 
 def list_of(item: Check, *, allow_empty: bool = True) -> Check:
@@ -201,6 +206,18 @@ SETTINGS: tuple[Setting, ...] = (
         FORMAT_NAMES,
         "Formats written for every feed.",
     ),
+    Setting(
+        "feeds.archives",
+        boolean,
+        True,
+        "Publish older items as RFC 5005 archive pages linked from each feed.",
+    ),
+    Setting(
+        "feeds.max_age",
+        count,
+        600,
+        "Seconds readers may cache a feed: HTTP `Cache-Control: max-age` and RSS `ttl`.",
+    ),
     Setting("feeds.all", boolean, True, "Make the all-articles feed."),
     Setting("feeds.topics.enabled", boolean, True, "Make one feed per topic."),
     Setting(
@@ -223,6 +240,12 @@ SETTINGS: tuple[Setting, ...] = (
         positive,
         1,
         "Fewest articles (after the quality filter) a provider needs for its own feed.",
+    ),
+    Setting(
+        "websub.hub",
+        url,
+        None,
+        "WebSub hub URL: feeds link to it, and it is told which feeds changed.",
     ),
     Setting(
         "serve.reload_interval",
@@ -273,7 +296,9 @@ def parse(data: Any, source: str = "config.yaml", path: Path | None = None) -> C
             return
         for key, value in node.items():
             dotted = f"{prefix}.{key}" if prefix else str(key)
-            if dotted in _BY_KEY:
+            if dotted in _BY_KEY and value is None and _BY_KEY[dotted].default is None:
+                given.add(dotted)  # an optional setting left empty on purpose
+            elif dotted in _BY_KEY:
                 given.add(dotted)
                 try:
                     values[dotted] = _BY_KEY[dotted].check(value)

@@ -48,7 +48,7 @@ class Article:
 FeedKind = Literal["all", "topic", "provider"]
 
 # The formats every feed can be rendered in; feeds.render has one renderer for each.
-FORMAT_NAMES = ("rss", "atom")
+FORMAT_NAMES = ("rss", "atom", "json")
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,22 @@ class FeedSpec:
 @dataclass(frozen=True)
 class Feed:
     spec: FeedSpec
-    items: tuple[Article, ...]  # newest first, unique ids
+    items: tuple[Article, ...]  # the whole history, newest first, unique ids
 
     @property
     def updated(self) -> datetime | None:
         return self.items[0].published if self.items else None
+
+
+@dataclass(frozen=True)
+class Document:
+    """One page of a feed: the current items at the feed's path, or an RFC 5005 archive."""
+
+    feed: Feed
+    items: tuple[Article, ...]
+    path: str  # without extension
+    links: tuple[tuple[str, str], ...] = ()  # (rel, path) to the feed's other pages
+    archive: bool = False
 
 
 @dataclass(frozen=True)

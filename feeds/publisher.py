@@ -17,6 +17,7 @@ from feeds.articles import ArticleCache, Stamp, find
 from feeds.config import Config
 from feeds.errors import FeedsError, Problem
 from feeds.model import Article, Feed, Rendered
+from feeds.pages import render_pages
 from feeds.render import Renderer
 from feeds.select import select
 
@@ -56,7 +57,9 @@ class Publisher:
         for result in self._cache.load(track(paths)):
             (problems if isinstance(result, Problem) else articles).append(result)
         feeds = tuple(select(articles, config))
-        files = {r.path: r for r in Renderer(config).render_all(feeds)}
+        renderer = Renderer(config)
+        files = {r.path: r for r in renderer.render_all(feeds)}
+        files.update((r.path, r) for r in render_pages(feeds, renderer))
         for problem in problems:
             log.warning("%s", problem)
         return Snapshot(config, feeds, MappingProxyType(files), len(articles), tuple(problems))

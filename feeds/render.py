@@ -1,4 +1,4 @@
-"""Feeds → bytes: one registry of formats, feedgen for RSS 2.0 and Atom 1.0.
+"""Feeds → bytes: one registry of formats; feedgen for RSS 2.0 and Atom 1.0, JSON Feed 1.1.
 
 Pure: no I/O, no clock. The same feeds give the same bytes, which the static export and
 the server both publish at the same path.
@@ -8,36 +8,66 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from feedgen.entry import FeedEntry
+from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from feeds import __version__
 from feeds.config import Config
-from feeds.model import FORMAT_NAMES, Article, Feed, Rendered
+from feeds.model import FORMAT_NAMES, Article, Document, Feed, Rendered
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"
 
 
 @dataclass(frozen=True)
 class Format:
     name: str  # also the file extension
     media_type: str
-    serialize: Callable[[FeedGenerator], bytes]
+    render: Callable[[Renderer, Document, str], bytes]  # (renderer, document, self URL)
 
 
-FORMATS: dict[str, Format] = {
-    f.name: f
-    for f in (
-        Format("rss", "application/rss+xml", lambda fg: fg.rss_str(pretty=True)),
-        Format("atom", "application/atom+xml", lambda fg: fg.atom_str(pretty=True)),
-    )
-}
-assert tuple(FORMATS) == FORMAT_NAMES
+def _feedgen(serialize: Callable[[FeedGenerator], bytes]):
+    def render(renderer: Renderer, doc: Document, self_url: str) -> bytes:
+        return serialize(renderer.generator(doc, self_url))
+
+    return render
 
 
 def etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def pages(feed: Feed, size: int, archives: bool) -> list[Document]:
+    """The current document (newest ``size`` items) and, with ``archives``, RFC 5005 archive
+    pages: the history cut in pages of ``size`` from the oldest, so a full page never changes.
+    """
+    current = feed.items[:size]
+    base = feed.spec.path
+    count = math.ceil(max(len(feed.items) - size, 0) / size) if archives else 0
+    if not count:
+        return [Document(feed, current, base)]
+    oldest_first = feed.items[::-1]
+
+    def archive(k: int) -> str:
+        return f"{base}/archive/{k}"
+
+    docs = [Document(feed, current, base, (("prev-archive", archive(count)),))]
+    for k in range(1, count + 1):
+        links = [("current", base)]
+        if k > 1:
+            links.append(("prev-archive", archive(k - 1)))
+        if k < count:
+            links.append(("next-archive", archive(k + 1)))
+        items = tuple(reversed(oldest_first[(k - 1) * size : k * size]))
+        docs.append(Document(feed, items, archive(k), tuple(links), archive=True))
+    return docs
 
 
 class Renderer:
@@ -47,50 +77,107 @@ class Renderer:
         self.config = config
         self.base_url = config["site.base_url"]
         self.formats = [FORMATS[name] for name in config["feeds.formats"]]
+        self.hub = config["websub.hub"]
+        self.ttl = math.ceil(config["feeds.max_age"] / 60)
         self._entries: dict[int, FeedEntry] = {}
+        self._generator: tuple[Document, FeedGenerator] | None = None
 
-    def url(self, path: str) -> str:
-        return self.base_url + path
+    def url(self, path: str, fmt: Format) -> str:
+        return f"{self.base_url}{path}.{fmt.name}"
 
     def render_all(self, feeds: Iterable[Feed]) -> Iterator[Rendered]:
+        size, archives = self.config["feeds.items"], self.config["feeds.archives"]
         for feed in feeds:
-            yield from self.render(feed)
+            for doc in pages(feed, size, archives):
+                yield from self.render(doc)
 
-    def render(self, feed: Feed) -> Iterator[Rendered]:
-        fg = self._generator(feed)
+    def render(self, doc: Document) -> Iterator[Rendered]:
+        """``doc`` in every configured format."""
         for fmt in self.formats:
-            path = f"{feed.spec.path}.{fmt.name}"
-            fg.id(self.url(path))
-            # RSS takes its channel link from the last link added: the site, after self.
-            fg.link(
-                [
-                    {"href": self.url(path), "rel": "self", "type": fmt.media_type},
-                    {"href": self.config.site_link, "rel": "alternate", "type": "text/html"},
-                ],
-                replace=True,
-            )
-            body = fmt.serialize(fg)
-            yield Rendered(path, fmt.media_type, body, etag(body))
+            yield self.render_as(doc, fmt)
 
-    def _generator(self, feed: Feed) -> FeedGenerator:
+    def render_as(self, doc: Document, fmt: Format, self_url: str | None = None) -> Rendered:
+        """``doc`` in ``fmt``; ``self_url`` overrides its self link (a filtered view's URL)."""
+        body = fmt.render(self, doc, self_url or self.url(doc.path, fmt))
+        return Rendered(f"{doc.path}.{fmt.name}", fmt.media_type, body, etag(body))
+
+    def links(self, doc: Document, fmt: Format, self_url: str) -> list[tuple[str, str]]:
+        """(rel, URL) of the document in ``fmt``: self, hub and its archive links."""
+        links = [("self", self_url)]
+        if self.hub:
+            links.append(("hub", self.hub))
+        links += [(rel, self.url(path, fmt)) for rel, path in doc.links]
+        return links
+
+    def generator(self, doc: Document, self_url: str) -> FeedGenerator:
+        """The feedgen generator of ``doc``, reused across the feedgen formats."""
+        if self._generator is None or self._generator[0] is not doc:
+            self._generator = (doc, self._new_generator(doc))
+        fg = self._generator[1]
+        fmt = FORMATS["rss" if self_url.endswith(".rss") else "atom"]
+        links = self.links(doc, fmt, self_url)
+        fg.id(self_url)
+        # RSS takes its channel link from the last link added: the site, after the rest.
+        fg.link(
+            [{"href": self_url, "rel": "self", "type": fmt.media_type}]
+            + [{"href": href, "rel": rel} for rel, href in links[1:]]
+            + [{"href": self.config.site_link, "rel": "alternate", "type": "text/html"}],
+            replace=True,
+        )
+        fg.extra_links.links = [(rel, href) for rel, href in links if rel != "self"]
+        return fg
+
+    def _new_generator(self, doc: Document) -> FeedGenerator:
         fg = FeedGenerator()
         fg.load_extension("media")
         fg.load_extension("dc", atom=False)
-        fg.title(feed.spec.title)
-        fg.description(feed.spec.description)
+        fg.register_extension("extra_links", ExtraLinks)
+        fg.title(doc.feed.spec.title)
+        fg.description(doc.feed.spec.description)
         fg.language(self.config["site.language"])
         fg.generator("feeds", __version__)
-        if feed.updated:
-            fg.updated(feed.updated)  # also lastBuildDate: never the build time
-        for article in feed.items:
-            fg.add_entry(self._entry(article), order="append")
+        fg.ttl(self.ttl)
+        fg.extra_links.archive = doc.archive
+        if doc.items:
+            fg.updated(doc.items[0].published)  # also lastBuildDate: never the build time
+        for article in doc.items:
+            fg.add_entry(self.entry(article), order="append")
         return fg
 
-    def _entry(self, article: Article) -> FeedEntry:
+    def entry(self, article: Article) -> FeedEntry:
         entry = self._entries.get(id(article))
         if entry is None:
             entry = self._entries[id(article)] = _entry(article)
         return entry
+
+
+class ExtraLinks(BaseExtension):
+    """What feedgen leaves out of RSS: atom:link rel=hub and the RFC 5005 archive links,
+    and the fh:archive marker of an archive page (in Atom too)."""
+
+    def __init__(self) -> None:
+        self.links: list[tuple[str, str]] = []
+        self.archive = False
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": HISTORY_NS} if self.archive else {}
+
+    def extend_rss(self, rss):
+        channel = rss[0]
+        at = channel.index(channel.find(f"{{{ATOM_NS}}}link")) + 1
+        for offset, (rel, href) in enumerate(self.links):
+            link = etree.Element(f"{{{ATOM_NS}}}link", href=href, rel=rel)
+            channel.insert(at + offset, link)
+        self._mark(channel)
+        return rss
+
+    def extend_atom(self, feed):
+        self._mark(feed)
+        return feed
+
+    def _mark(self, parent) -> None:
+        if self.archive:
+            parent.insert(0, etree.Element(f"{{{HISTORY_NS}}}archive"))
 
 
 def _entry(article: Article) -> FeedEntry:
@@ -105,7 +192,7 @@ def _entry(article: Article) -> FeedEntry:
     if article.excerpt:
         fe.summary(article.excerpt)
     if article.related:
-        fe.content(_related_html(article), type="html")
+        fe.content(_content_html(article), type="html")
     for topic in article.topics:
         fe.category(term=topic)
     provider = article.provider
@@ -123,7 +210,8 @@ def _entry(article: Article) -> FeedEntry:
     return fe
 
 
-def _related_html(article: Article) -> str:
+def _content_html(article: Article) -> str:
+    """The excerpt and the related articles as a list of links, escaped."""
     esc = html.escape
     items = "".join(
         f'<li><a href="{esc(r.url)}">{esc(r.title)}</a>'
@@ -133,3 +221,57 @@ def _related_html(article: Article) -> str:
     )
     summary = f"<p>{esc(article.excerpt)}</p>" if article.excerpt else ""
     return f"{summary}<p>Related:</p><ul>{items}</ul>"
+
+
+def _rfc3339(article: Article) -> str:
+    return article.published.isoformat().replace("+00:00", "Z")
+
+
+def _json_feed(renderer: Renderer, doc: Document, self_url: str) -> bytes:
+    """JSON Feed 1.1 with the same items, ids, dates, authors, tags and images."""
+    fmt = FORMATS["json"]
+    links = dict(renderer.links(doc, fmt, self_url))
+    feed: dict = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": doc.feed.spec.title,
+        "home_page_url": renderer.config.site_link,
+        "feed_url": self_url,
+        "description": doc.feed.spec.description,
+        "language": renderer.config["site.language"],
+    }
+    if "prev-archive" in links:
+        feed["next_url"] = links["prev-archive"]  # JSON Feed's next page holds older items
+    if renderer.hub:
+        feed["hubs"] = [{"type": "WebSub", "url": renderer.hub}]
+    feed["items"] = [_json_item(a) for a in doc.items]
+    return (json.dumps(feed, ensure_ascii=False, indent=1) + "\n").encode()
+
+
+def _json_item(article: Article) -> dict:
+    item: dict = {"id": article.id, "url": article.id, "title": article.title}
+    if article.related:
+        item["content_html"] = _content_html(article)
+    else:
+        item["content_text"] = article.excerpt
+    if article.excerpt:
+        item["summary"] = article.excerpt
+    if article.image:
+        item["image"] = article.image.url
+    item["date_published"] = _rfc3339(article)
+    item["authors"] = [
+        {"name": article.provider.name, "url": f"https://{article.provider.domain}/"}
+    ]
+    if article.topics:
+        item["tags"] = list(article.topics)
+    return item
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("rss", "application/rss+xml", _feedgen(lambda fg: fg.rss_str(pretty=True))),
+        Format("atom", "application/atom+xml", _feedgen(lambda fg: fg.atom_str(pretty=True))),
+        Format("json", "application/feed+json", _json_feed),
+    )
+}
+assert tuple(FORMATS) == FORMAT_NAMES

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -67,7 +66,8 @@ def _wanted(config: Config, kind: str):
 
 
 def select(articles: Iterable[Article], config: Config) -> list[Feed]:
-    """Group articles into every configured feed: each feed newest first, one item per story."""
+    """Group articles into every configured feed: each feed's whole history, newest first,
+    one item per story (the renderer pages it)."""
     limits = _Thresholds(config)
     want_topic, want_provider = _wanted(config, "topics"), _wanted(config, "providers")
     groups: dict[tuple[str, str], _Group] = defaultdict(lambda: _Group({}, Counter()))
@@ -90,7 +90,7 @@ def select(articles: Iterable[Article], config: Config) -> list[Feed]:
     ):
         if kind == "provider" and len(group.items) < min_provider:
             continue
-        items = heapq.nsmallest(config["feeds.items"], group.items.values(), key=_newest_first)
+        items = sorted(group.items.values(), key=_newest_first)
         feeds.append(Feed(_spec(kind, key, group.name, config), tuple(items)))
     return feeds
 

@@ -2,23 +2,49 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 
 from feeds.errors import FeedsError
+from feeds.filters import ItemFilter
+from feeds.model import Document, Feed, Rendered
 from feeds.publisher import Publisher, Snapshot
+from feeds.render import FORMATS, Format, Renderer
 
 log = logging.getLogger(__name__)
 
+MAX_QUERY = 1000  # bytes of query string
+FILTER_CACHE = 256  # filtered feeds kept rendered
+
+
+@dataclass
+class State:
+    """One snapshot with what the server derives from it; replaced whole on reload."""
+
+    snapshot: Snapshot
+    dates: dict[str, datetime]  # when each file's bytes last changed
+    feeds: dict[str, tuple[Feed, Format]] = field(init=False)  # feed URL path → its feed
+    filtered: dict[tuple, Rendered] = field(default_factory=dict)
+    gzipped: dict[str, bytes] = field(default_factory=dict)  # etag → compressed body
+
+    def __post_init__(self) -> None:
+        self.feeds = {
+            f"{feed.spec.path}.{name}": (feed, FORMATS[name])
+            for feed in self.snapshot.feeds
+            for name in self.snapshot.config["feeds.formats"]
+        }
+
 
 class LiveFeeds:
-    """The current snapshot, rebuilt in the background when the input files change.
+    """The current state, rebuilt in the background when the input files change.
 
     A request never waits for a rebuild: it is served from the last good snapshot, and a
     config or folder that turns bad is logged while the last good feeds stay up.
@@ -29,17 +55,13 @@ class LiveFeeds:
         self._inputs = publisher.inputs()
         snapshot = publisher.build()  # a bad config at start-up is the caller's to report
         now = _now()
-        # Swapped as one value, so a request sees a snapshot with its own dates.
-        self.state: tuple[Snapshot, dict[str, datetime]] = (
-            snapshot,
-            {path: now for path in snapshot.files},
-        )
+        self.state = State(snapshot, {path: now for path in snapshot.files})
         self._checked = time.monotonic()
         self._lock = threading.Lock()
 
-    def current(self) -> tuple[Snapshot, dict[str, datetime]]:
-        """The snapshot to serve and when each of its files last changed."""
-        interval = self.state[0].config["serve.reload_interval"]
+    def current(self) -> State:
+        """The state to serve; starts a background reload when it is time to look."""
+        interval = self.state.snapshot.config["serve.reload_interval"]
         if time.monotonic() - self._checked >= interval and self._lock.acquire(blocking=False):
             self._checked = time.monotonic()
             threading.Thread(target=self._refresh_locked, daemon=True).start()
@@ -67,31 +89,59 @@ class LiveFeeds:
             log.error("keeping the last good feeds: %s", e)
             return False
         self._inputs = inputs
-        (old, dates), now = self.state, _now()
-        changed = {
-            path: _changed_at(path, r.etag, old, dates, now) for path, r in snapshot.files.items()
-        }
-        self.state = (snapshot, changed)
+        old, now = self.state, _now()
+        dates = {path: _changed_at(path, r.etag, old, now) for path, r in snapshot.files.items()}
+        self.state = State(snapshot, dates)
         log.info("reloaded: %d articles, %d files", snapshot.articles, len(snapshot.files))
         return True
 
 
-def _changed_at(
-    path: str, etag: str, old: Snapshot, dates: dict[str, datetime], now: datetime
-) -> datetime:
+def _changed_at(path: str, etag: str, old: State, now: datetime) -> datetime:
     """A file's Last-Modified: kept while its bytes stay, else later than it was before.
 
     HTTP dates have whole seconds, so a change within the second of the previous one is
     dated a second later: a reader sending only If-Modified-Since still gets the new bytes."""
-    if path not in dates:
+    if path not in old.dates:
         return now
-    if old.files[path].etag == etag:
-        return dates[path]
-    return max(now, dates[path] + timedelta(seconds=1))
+    if old.snapshot.files[path].etag == etag:
+        return old.dates[path]
+    return max(now, old.dates[path] + timedelta(seconds=1))
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)  # HTTP dates have whole seconds
+
+
+def _filtered(state: State, path: str) -> Rendered | None:
+    """The feed at ``path`` narrowed by the request's filter parameters, if it has any."""
+    if path not in state.feeds:
+        return None
+    feed, fmt = state.feeds[path]
+    try:
+        item_filter = ItemFilter.from_args(request.args, feed.spec.kind)
+    except FeedsError as e:
+        raise BadRequest(str(e)) from None
+    if item_filter is None:
+        return None
+    key = (path, item_filter)
+    if key not in state.filtered:
+        config = state.snapshot.config
+        renderer = Renderer(config)
+        items = item_filter.apply(feed.items, config["feeds.items"])
+        self_url = f"{renderer.url(feed.spec.path, fmt)}?{request.query_string.decode()}"
+        doc = Document(feed, items, feed.spec.path)
+        state.filtered[key] = renderer.render_as(doc, fmt, self_url)
+        while len(state.filtered) > FILTER_CACHE:
+            del state.filtered[next(iter(state.filtered))]
+    return state.filtered[key]
+
+
+def _gzipped(state: State, rendered: Rendered) -> bytes:
+    """The body compressed once per version (mtime 0: the same bytes every time)."""
+    body = state.gzipped.get(rendered.etag)
+    if body is None:
+        body = state.gzipped[rendered.etag] = gzip.compress(rendered.body, 6, mtime=0)
+    return body
 
 
 def create_app(config_path: str | Path = "config.yaml") -> Flask:
@@ -103,19 +153,34 @@ def create_app(config_path: str | Path = "config.yaml") -> Flask:
     @app.errorhandler(HTTPException)
     def plain_error(error: HTTPException) -> Response:
         response = error.get_response()
-        response.set_data(f"{error.code} {error.name}\n")
+        reason = f": {error.description}" if isinstance(error, BadRequest) else ""
+        response.set_data(f"{error.code} {error.name}{reason}\n")
         response.content_type = "text/plain; charset=utf-8"
         return response
 
+    @app.get("/")
+    def index() -> Response:
+        return serve("index.html")
+
     @app.get("/<path:path>")
-    def feed(path: str) -> Response:
-        snapshot, dates = live.current()
-        rendered = snapshot.files.get(path)
+    def serve(path: str) -> Response:
+        if len(request.query_string) > MAX_QUERY:
+            raise BadRequest(f"query string longer than {MAX_QUERY} bytes")
+        state = live.current()
+        rendered = _filtered(state, path) or state.snapshot.files.get(path)
         if rendered is None:
-            return Response("Not Found\n", 404, mimetype="text/plain")
-        response = Response(rendered.body, content_type=f"{rendered.media_type}; charset=utf-8")
-        response.set_etag(rendered.etag.strip('"'))
-        response.last_modified = dates[path]
+            raise NotFound()
+        compress = "gzip" in request.accept_encodings
+        body = _gzipped(state, rendered) if compress else rendered.body
+        response = Response(body, content_type=f"{rendered.media_type}; charset=utf-8")
+        # A different representation needs a different strong validator.
+        response.set_etag(rendered.etag.strip('"') + ("-gzip" if compress else ""))
+        response.last_modified = state.dates.get(path)
+        if compress:
+            response.headers["Content-Encoding"] = "gzip"
+        response.vary.add("Accept-Encoding")
+        response.cache_control.public = True
+        response.cache_control.max_age = state.snapshot.config["feeds.max_age"]
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response.make_conditional(request)
 

@@ -32,7 +32,8 @@ def test_defaults_fill_what_the_file_leaves_out(tmp_path):
     cfg = config.load(path)
     assert cfg["site.base_url"] == "https://x.org/feeds/"
     assert cfg["quality.missing"] == "include"
-    assert cfg["feeds.formats"] == ("rss", "atom")
+    assert cfg["feeds.formats"] == ("rss", "atom", "json")
+    assert cfg["websub.hub"] is None
     assert cfg.site_link == "https://x.org/feeds/"
     assert cfg.articles_folder == tmp_path / "seeds"
 

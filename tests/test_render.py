@@ -1,3 +1,4 @@
+import json
 import re
 from email.utils import parsedate_to_datetime
 from xml.etree import ElementTree
@@ -19,6 +20,12 @@ def test_every_corpus_feed_is_well_formed_with_unique_ids(corpus_site):
     assert snapshot.problems == ()
     assert len(snapshot.files) > 20
     for path, rendered in snapshot.files.items():
+        if path.endswith(".json"):
+            items = json.loads(rendered.body)["items"]
+            assert len({i["id"] for i in items}) == len(items) > 0
+            continue
+        if not path.endswith((".rss", ".atom")):
+            continue
         parsed = feedparser.parse(rendered.body)
         assert not parsed.bozo, (path, parsed.bozo_exception)
         ids = [e.id for e in parsed.entries]
@@ -122,7 +129,7 @@ def test_feed_titles_and_paths(site):
             topics=["AI in Healthcare"], provider={"name": "Bloomberg", "domain": "Bloomberg.com"}
         ),
     )
-    files = site.build().files
+    files = {p: r for p, r in site.build().files.items() if p.endswith((".rss", ".atom"))}
     assert sorted(files) == sorted(
         f"{p}.{ext}"
         for p in ("all", "topics/ai-in-healthcare", "providers/bloomberg.com")
@@ -138,3 +145,86 @@ def test_only_configured_formats_are_rendered(site):
     site.configure(feeds={"formats": ["atom"]})
     site.write("1.md", article())
     assert all(p.endswith(".atom") for p in site.build().files)
+
+
+def test_json_feed_has_the_same_items(site):
+    site.write("1.md", article(n=1, topics=["AI", "Robots"]))
+    site.write("2.md", article(n=2, quality=None))
+    files = site.build().files
+    feed = json.loads(files["all.json"].body)
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    assert feed["feed_url"] == BASE_URL + "all.json"
+    assert files["all.json"].media_type == "application/feed+json"
+    rss = feedparser.parse(files["all.rss"].body)
+    assert [i["id"] for i in feed["items"]] == [e.id for e in rss.entries]
+    older = feed["items"][1]
+    assert older["date_published"] == "2023-06-01T10:00:00Z"
+    assert older["authors"] == [{"name": "Example News", "url": "https://example.com/"}]
+    assert older["tags"] == ["AI", "Robots"]
+    assert older["image"] == "https://img.example.com/1.jpg"
+    assert older["summary"] == "What happened in story 1."
+
+
+def test_older_items_are_on_archive_pages(site):
+    site.configure(feeds={"items": 3})
+    for n in range(1, 9):
+        site.write(f"{n}.md", article(n=n))
+    files = site.build().files
+
+    def atom(path):
+        parsed = feedparser.parse(files[path].body)
+        assert not parsed.bozo
+        links = {link.rel: link.href.removeprefix(BASE_URL) for link in parsed.feed.links}
+        return [e.title.removeprefix("Story number ") for e in parsed.entries], links
+
+    # Newest 3 at the feed URL; the history in pages of 3 from the oldest, so they never shift.
+    assert atom("all.atom") == (
+        ["8", "7", "6"],
+        {
+            "self": "all.atom",
+            "alternate": "",  # the site link, here the base URL
+            "prev-archive": "all/archive/2.atom",
+        },
+    )
+    assert atom("all/archive/2.atom") == (
+        ["6", "5", "4"],
+        {
+            "self": "all/archive/2.atom",
+            "alternate": "",  # the site link, here the base URL
+            "current": "all.atom",
+            "prev-archive": "all/archive/1.atom",
+        },
+    )
+    assert atom("all/archive/1.atom")[0] == ["3", "2", "1"]
+    assert "next-archive" in atom("all/archive/1.atom")[1]
+    assert b"<fh:archive/>" in files["all/archive/1.atom"].body
+    assert b"<fh:archive/>" not in files["all.atom"].body
+    # RSS keeps the archive links that feedgen would drop.
+    channel = ElementTree.fromstring(files["all.rss"].body).find("channel")
+    rels = {a.get("rel"): a.get("href") for a in channel.iter("{http://www.w3.org/2005/Atom}link")}
+    assert rels["prev-archive"] == BASE_URL + "all/archive/2.rss"
+    assert json.loads(files["all.json"].body)["next_url"] == BASE_URL + "all/archive/2.json"
+
+
+def test_archives_can_be_turned_off(site):
+    site.configure(feeds={"items": 1, "archives": False})
+    site.write("1.md", article(n=1))
+    site.write("2.md", article(n=2))
+    assert not any("archive" in p for p in site.build().files)
+
+
+def test_hub_and_ttl_are_announced_in_every_format(site):
+    site.configure(websub={"hub": "https://hub.example.net/"}, feeds={"max_age": 900})
+    site.write("1.md", article())
+    files = site.build().files
+    channel = ElementTree.fromstring(files["all.rss"].body).find("channel")
+    rels = {a.get("rel"): a.get("href") for a in channel.iter("{http://www.w3.org/2005/Atom}link")}
+    assert rels["hub"] == "https://hub.example.net/"
+    assert channel.findtext("ttl") == "15"
+    atom = feedparser.parse(files["all.atom"].body)
+    assert {"rel": "hub", "href": "https://hub.example.net/"}.items() <= {
+        k: v for link in atom.feed.links if link.rel == "hub" for k, v in link.items()
+    }.items()
+    assert json.loads(files["all.json"].body)["hubs"] == [
+        {"type": "WebSub", "url": "https://hub.example.net/"}
+    ]

@@ -112,9 +112,9 @@ feeds:
     assert sorted(got) == ["all", "topics/cars"]
 
 
-def test_items_per_feed():
+def test_a_feed_holds_its_whole_history_newest_first():
     got = feeds_by_path([make(n) for n in range(1, 11)], "feeds: {items: 3}")
-    assert got["all"] == ["Story 10", "Story 9", "Story 8"]
+    assert got["all"] == [f"Story {n}" for n in range(10, 0, -1)]
 
 
 def test_topic_spellings_share_one_feed_titled_by_the_most_used():

@@ -161,7 +161,7 @@ def test_head_gives_the_headers_of_get_and_no_body(client, path):
     [
         "/nope.rss",
         "/topics/missing.atom",
-        "/all.json",
+        "/all.xml",
         "/../etc/passwd",
         "/%2e%2e/config.yaml",
         "/..%2fconfig.yaml",
@@ -378,3 +378,68 @@ def test_feeds_serve_answers_over_http(server):
         LOCAL.open(request, timeout=5)
     info.value.close()
     assert info.value.code == 304
+
+
+# --- filters, caching hints and compression ------------------------------------------------
+
+
+def test_filters_narrow_a_feed_and_link_to_themselves(site, client):
+    response = client.get("/all.atom?q=chatbot&limit=5")
+    assert response.status_code == 200
+    assert titles(response.data) == [SECOND]
+    self_link = feedparser.parse(response.data).feed.links[0]
+    assert self_link.rel == "self"
+    assert self_link.href == "https://feeds.example.org/all.atom?q=chatbot&limit=5"
+    assert titles(client.get("/topics/ai.rss?provider=example.com&limit=1").data) == [SECOND]
+    assert titles(client.get("/all.rss?min_quality=51").data) == []
+    # Parameters the filter does not know, such as cache busters, change nothing.
+    assert client.get("/all.rss?_=123").data == client.get("/all.rss").data
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("limit=0", "limit: expected a whole number from 1 to 500"),
+        ("min_quality=high", "min_quality: expected a number"),
+        ("topic=ai", None),  # on a topic feed
+        ("q=" + "x" * 300, "q: longer than 200 characters"),
+        ("q=" + "a+" * 600, "query string longer than 1000 bytes"),
+    ],
+)
+def test_invalid_filters_get_a_400_with_a_reason(client, query, reason):
+    response = client.get(f"/topics/ai.rss?{query}")
+    assert response.status_code == 400
+    assert response.mimetype == "text/plain"
+    assert response.data.decode().count("\n") == 1
+    if reason:
+        assert reason in response.data.decode()
+
+
+def test_cache_control_and_vary(client):
+    response = client.get("/all.rss")
+    assert response.headers["Cache-Control"] == "public, max-age=600"
+    assert response.headers["Vary"] == "Accept-Encoding"
+
+
+def test_gzip_for_clients_that_accept_it(client):
+    import gzip
+
+    plain = client.get("/all.atom")
+    zipped = client.get("/all.atom", headers={"Accept-Encoding": "gzip, deflate"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.data) == plain.data
+    assert zipped.headers["ETag"] != plain.headers["ETag"]
+    assert zipped.headers["Vary"] == "Accept-Encoding"
+    again = client.get(
+        "/all.atom",
+        headers={"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["ETag"]},
+    )
+    assert again.status_code == 304
+    # Compressed once: the same bytes on every request.
+    assert client.get("/all.atom", headers={"Accept-Encoding": "gzip"}).data == zipped.data
+
+
+def test_json_feed_is_served(client):
+    response = client.get("/all.json")
+    assert response.headers["Content-Type"] == "application/feed+json; charset=utf-8"
+    assert response.get_json()["items"][0]["title"] == SECOND
