@@ -10,9 +10,10 @@ from pathlib import Path
 import click
 
 from feeds import articles as articles_module
+from feeds import websub
 from feeds.errors import ConfigError, FeedsError, Problem
 from feeds.export import export
-from feeds.publisher import Publisher
+from feeds.publisher import Publisher, feed_urls
 
 PROGRESS_FROM = 2000  # files; smaller builds finish before a bar would help
 
@@ -81,6 +82,16 @@ def build(publisher: Publisher, output: Path | None, strict: bool) -> None:
         f"{len(snapshot.feeds)} feeds in {folder}: {len(report.written)} files written, "
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed."
     )
+    hub = config["websub.hub"]
+    changed = feed_urls(snapshot, report.written)
+    if hub and changed:
+        told = websub.publish(hub, changed)
+        click.echo(
+            f"Told the WebSub hub of {len(changed)} changed feeds."
+            if told
+            else f"The WebSub hub {hub} did not take the {len(changed)} changed feeds.",
+            err=not told,
+        )
     if strict and snapshot.problems:
         raise Failed(f"--strict: {len(snapshot.problems)} article files skipped")
 

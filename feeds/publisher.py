@@ -18,7 +18,7 @@ from feeds.config import Config
 from feeds.errors import FeedsError, Problem
 from feeds.model import Article, Feed, Rendered
 from feeds.pages import render_pages
-from feeds.render import Renderer
+from feeds.render import FORMATS, Renderer
 from feeds.select import select
 
 log = logging.getLogger(__name__)
@@ -80,3 +80,12 @@ def _stamp(path: Path) -> Stamp | None:
         return Stamp.of(path)
     except OSError:
         return None
+
+
+_FEED_TYPES = {f.media_type for f in FORMATS.values()}
+
+
+def feed_urls(snapshot: Snapshot, paths: Iterable[str]) -> list[str]:
+    """The public URLs of the feeds (not pages) among ``paths`` of ``snapshot``."""
+    base = snapshot.config["site.base_url"]
+    return [base + p for p in paths if snapshot.files[p].media_type in _FEED_TYPES]

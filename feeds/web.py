@@ -16,8 +16,9 @@ from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 from feeds.errors import FeedsError
 from feeds.filters import ItemFilter
 from feeds.model import Document, Feed, Rendered
-from feeds.publisher import Publisher, Snapshot
+from feeds.publisher import Publisher, Snapshot, feed_urls
 from feeds.render import FORMATS, Format, Renderer
+from feeds.websub import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class LiveFeeds:
         self.state = State(snapshot, {path: now for path in snapshot.files})
         self._checked = time.monotonic()
         self._lock = threading.Lock()
+        self._notifier: Notifier | None = None
 
     def current(self) -> State:
         """The state to serve; starts a background reload when it is time to look."""
@@ -92,8 +94,20 @@ class LiveFeeds:
         old, now = self.state, _now()
         dates = {path: _changed_at(path, r.etag, old, now) for path, r in snapshot.files.items()}
         self.state = State(snapshot, dates)
+        self._tell_hub(snapshot, [p for p in dates if dates[p] != old.dates.get(p)])
         log.info("reloaded: %d articles, %d files", snapshot.articles, len(snapshot.files))
         return True
+
+    def _tell_hub(self, snapshot: Snapshot, changed: list[str]) -> None:
+        """Queue the changed feeds for the configured WebSub hub, if any (never waits)."""
+        hub = snapshot.config["websub.hub"]
+        if self._notifier and self._notifier.hub != hub:
+            self._notifier.close(timeout=0)
+            self._notifier = None
+        urls = feed_urls(snapshot, changed)
+        if hub and urls:
+            self._notifier = self._notifier or Notifier(hub)
+            self._notifier.notify(urls)
 
 
 def _changed_at(path: str, etag: str, old: State, now: datetime) -> datetime:
