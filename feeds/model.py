@@ -36,7 +36,7 @@ class Article:
     title: str
     excerpt: str
     published: datetime
-    provider: Provider | None
+    provider: Provider  # from the article's host when its front matter has none
     topics: tuple[str, ...]
     quality: float | None
     image: Image | None = None
@@ -57,6 +57,7 @@ class FeedSpec:
 
     kind: FeedKind
     key: str
+    name: str  # the topic or provider as people call it ("All articles" for the all feed)
     title: str
     description: str
     path: str

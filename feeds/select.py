@@ -101,14 +101,15 @@ _KIND_ORDER = {"all": 0, "topic": 1, "provider": 2}
 def _spec(kind: str, key: str, name: str, config: Config) -> FeedSpec:
     site = config["site.title"]
     if kind == "all":
-        return FeedSpec("all", "", site, config["site.description"], "all")
+        return FeedSpec("all", "", "All articles", site, config["site.description"], "all")
     if kind == "topic":
         return FeedSpec(
-            "topic", key, f"{site}: {name}", f"{name}: news from {site}", f"topics/{key}"
+            "topic", key, name, f"{site}: {name}", f"{name}: news from {site}", f"topics/{key}"
         )
     return FeedSpec(
         "provider",
         key,
+        name,
         f"{site}: {name}",
         f"News from {name} ({key}) on {site}",
         f"providers/{key}",

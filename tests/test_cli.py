@@ -33,7 +33,7 @@ def test_feeds_that_no_longer_exist_are_removed(site, runner):
     runner("build")
     site.write("1.md", article(topics=["AI"]))
     result = runner("build")
-    gone = [p for p in ("topics/robots.rss", "topics/robots.atom", "topics/robots.json")]
+    gone = ["topics/robots.rss", "topics/robots.atom", "topics/robots.json", "topics/robots.html"]
     assert f"{len(gone)} removed" in result.stdout
     assert not any((site.output / p).exists() for p in gone)
 
