@@ -118,7 +118,16 @@ def serve(publisher: Publisher, host: str, port: int, threads: int) -> None:
     except FeedsError as e:
         raise Failed(str(e)) from None
     click.echo(f"Serving the feeds of {publisher.config_path} on http://{host}:{port}/", err=True)
-    waitress.serve(app, host=host, port=port, threads=threads, ident="feeds")
+    # Readers only GET feeds: small request limits keep hostile clients cheap to refuse.
+    waitress.serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="feeds",
+        max_request_header_size=16 * 1024,
+        max_request_body_size=1024,
+    )
 
 
 @main.command()

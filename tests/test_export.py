@@ -66,3 +66,13 @@ def test_a_read_only_output_folder_is_a_clear_error(tmp_path):
         blocker.chmod(0o500)
     with pytest.raises(OutputError, match="cannot write the feeds"):
         export(files(all_rss=b"a"), blocker)
+
+
+def test_a_tampered_manifest_cannot_remove_files_outside(tmp_path):
+    out = tmp_path / "public"
+    export(files(all_rss=b"a"), out)
+    victim = tmp_path / "keep.txt"
+    victim.write_text("precious")
+    (out / MANIFEST).write_text("all_rss\n../keep.txt\n/etc/hostname\n")
+    export(files(all_rss=b"a"), out)
+    assert victim.read_text() == "precious"

@@ -68,6 +68,7 @@ def test_a_feed_is_served_with_its_media_type_and_validators(site, client, path)
     assert response.headers["Content-Type"] == MEDIA_TYPES[path]
     assert response.headers["ETag"].startswith('"')
     assert response.headers["Last-Modified"].endswith(" GMT")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert titles(response.data) == [SECOND, FIRST]
 
 
@@ -443,3 +444,22 @@ def test_json_feed_is_served(client):
     response = client.get("/all.json")
     assert response.headers["Content-Type"] == "application/feed+json; charset=utf-8"
     assert response.get_json()["items"][0]["title"] == SECOND
+
+
+def test_only_get_and_head_are_served_and_errors_are_plain(client, app):
+    assert not app.debug
+    response = client.post("/all.rss", data="x" * 100)
+    assert response.status_code == 405
+    assert response.mimetype == "text/plain"
+    assert b"Traceback" not in response.data
+
+
+def test_the_real_server_refuses_oversized_requests(server):
+    request = urllib.request.Request(server + "all.atom", headers={"X-Big": "x" * 20_000})
+    with pytest.raises(HTTPError) as info:
+        LOCAL.open(request, timeout=5)
+    info.value.close()
+    assert info.value.code in (400, 413, 431)
+    # and it still serves everyone else
+    with LOCAL.open(server + "all.atom", timeout=5) as response:
+        assert response.status == 200
