@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
+import sys
 import textwrap
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,3 +121,55 @@ def runner(site: Site):
         return runner.invoke(main, ["--config", str(site.config_path), *args])
 
     return invoke
+
+
+# Straight to 127.0.0.1, whatever proxy the environment names.
+LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(config_path: Path, port: int, log_path: Path, *options: str, timeout: float = 30):
+    """`feeds serve` as a real process on 127.0.0.1:port; yields its base URL once it answers
+    (any HTTP status counts), and always stops it."""
+    url = f"http://127.0.0.1:{port}/"
+    command = [sys.executable, "-m", "feeds", "--config", str(config_path), *options, "serve"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=log_path.parent,
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"feeds serve exited with {process.returncode}:\n{log_path.read_text()}"
+                )
+            try:
+                with LOCAL.open(url, timeout=1):
+                    break
+            except urllib.error.HTTPError as e:
+                e.close()
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline:
+                    pytest.fail(
+                        f"feeds serve did not answer in {timeout} s:\n{log_path.read_text()}"
+                    )
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

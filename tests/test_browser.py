@@ -7,19 +7,13 @@ no other host, and the page's article images are answered by the test with a pla
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
-from urllib.error import URLError
 from urllib.parse import urlsplit
 
 import feedparser
 import pytest
 
-from tests.conftest import article
+from tests.conftest import LOCAL, article, free_port, serving
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -41,7 +35,6 @@ PLACEHOLDER = (
     b'<svg xmlns="http://www.w3.org/2000/svg" width="800" height="450">'
     b'<rect width="800" height="450" fill="#8a9bb0"/></svg>'
 )
-START_TIMEOUT = 30.0  # seconds for the server to answer
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)"
@@ -50,14 +43,8 @@ pytestmark = pytest.mark.skipif(
 
 def fetch(url: str) -> bytes:
     assert urlsplit(url).hostname == HOST, url  # only ever talk to the local server
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with LOCAL.open(url, timeout=10) as response:
         return response.read()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -69,32 +56,8 @@ def server(site, tmp_path):
     site.write("1.md", article(n=1, topics=["AI", "Robots"]))
     site.write("2.md", article(n=2, provider={"name": "Other Daily", "domain": "other.org"}))
     site.write("3.md", article(n=3, title="Robots & <people> at work"))
-    log = (tmp_path / "server.log").open("wb")
-    command = [sys.executable, "-m", "feeds", "--config", str(site.config_path), "serve"]
-    process = subprocess.Popen(
-        [*command, "--host", HOST, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                fetch(base + "index.html")
-                break
-            except (URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"feeds serve did not answer: {(tmp_path / 'server.log').read_text()}"
-                    )
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with serving(site.config_path, port, tmp_path / "server.log") as url:
+        yield url
 
 
 @pytest.fixture

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import email.utils
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
-from urllib.error import HTTPError, URLError
+from urllib.error import HTTPError
 
 import feedparser
 import pytest
@@ -20,7 +17,7 @@ from feeds.export import export
 from feeds.publisher import Publisher
 from feeds.web import create_app
 
-from .conftest import article
+from .conftest import LOCAL, article, free_port, serving
 
 FIRST = "Robots learn to fold laundry"
 SECOND = "A chatbot passes the bar exam"
@@ -303,64 +300,14 @@ def test_create_app_refuses_a_missing_config(tmp_path):
 
 # --- `feeds serve` as a real process -----------------------------------------------------
 
-# Straight to 127.0.0.1, whatever proxy the environment names.
-LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def server(site, tmp_path: Path):
     """`feeds serve` on a free port of 127.0.0.1; yields its base URL once it answers."""
     site.write("first.md", article(n=1, title=FIRST))
     site.write("second.md", article(n=2, title=SECOND))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "feeds",
-                "--config",
-                str(site.config_path),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"feeds serve exited with {process.returncode}:\n{log_path.read_text()}"
-                )
-            try:
-                with LOCAL.open(url + "all.atom", timeout=1):
-                    break
-            except (URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"feeds serve did not answer in 15 s:\n{log_path.read_text()}")
-                time.sleep(0.05)
+    with serving(site.config_path, free_port(), tmp_path / "serve.log") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_feeds_serve_answers_over_http(server):
