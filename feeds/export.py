@@ -73,14 +73,20 @@ def _update(target: Path, body: bytes) -> bool:
 
 def _write(target: Path, body: bytes) -> None:
     """Replace ``target`` atomically: readers see the old bytes or the new, never a part."""
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=_TEMP_PREFIX, suffix=".tmp")
+    temp = None
     try:
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=_TEMP_PREFIX, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(body)
         os.chmod(temp, 0o644)
         os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
+    except BaseException as e:
+        if temp:
+            Path(temp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno:
+            # Name the feed: the error named the random temp file (gone by now) or, for a
+            # full disk, nothing at all.
+            raise OSError(e.errno, e.strerror, str(target)) from None
         raise
 
 

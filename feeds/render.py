@@ -244,7 +244,8 @@ def _json_feed(renderer: Renderer, doc: Document, self_url: str) -> bytes:
     if renderer.hub:
         feed["hubs"] = [{"type": "WebSub", "url": renderer.hub}]
     feed["items"] = [_json_item(a) for a in doc.items]
-    return (json.dumps(feed, ensure_ascii=False, indent=1) + "\n").encode()
+    # Compact: with an indent, json falls back to its slow pure-Python encoder.
+    return (json.dumps(feed, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
 def _json_item(article: Article) -> dict:

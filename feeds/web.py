@@ -6,9 +6,11 @@ import gzip
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 MAX_QUERY = 1000  # bytes of query string
 FILTER_CACHE = 256  # filtered feeds kept rendered
 
+T = TypeVar("T")
+
 
 @dataclass
 class State:
@@ -35,6 +39,9 @@ class State:
     feeds: dict[str, tuple[Feed, Format]] = field(init=False)  # feed URL path → its feed
     filtered: dict[tuple, Rendered] = field(default_factory=dict)
     gzipped: dict[str, bytes] = field(default_factory=dict)  # etag → compressed body
+    # Request threads share the caches: unguarded, two threads evicting the same oldest
+    # entry made the second one's ``del`` a KeyError, a 500.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.feeds = {
@@ -137,25 +144,43 @@ def _filtered(state: State, path: str) -> Rendered | None:
         raise BadRequest(str(e)) from None
     if item_filter is None:
         return None
-    key = (path, item_filter)
-    if key not in state.filtered:
+    query = request.query_string.decode()
+
+    def render() -> Rendered:
         config = state.snapshot.config
         renderer = Renderer(config)
         items = item_filter.apply(feed.items, config["feeds.items"])
-        self_url = f"{renderer.url(feed.spec.path, fmt)}?{request.query_string.decode()}"
-        doc = Document(feed, items, feed.spec.path)
-        state.filtered[key] = renderer.render_as(doc, fmt, self_url)
-        while len(state.filtered) > FILTER_CACHE:
-            del state.filtered[next(iter(state.filtered))]
-    return state.filtered[key]
+        self_url = f"{renderer.url(feed.spec.path, fmt)}?{query}"
+        return renderer.render_as(Document(feed, items, feed.spec.path), fmt, self_url)
+
+    # The body's self link is the whole query, so that is the key, not the filter alone:
+    # else ``?limit=5`` got the bytes first rendered for ``?limit=5&_=1``.
+    return _cached(state, state.filtered, (path, query), render, FILTER_CACHE)
 
 
 def _gzipped(state: State, rendered: Rendered) -> bytes:
     """The body compressed once per version (mtime 0: the same bytes every time)."""
-    body = state.gzipped.get(rendered.etag)
-    if body is None:
-        body = state.gzipped[rendered.etag] = gzip.compress(rendered.body, 6, mtime=0)
-    return body
+    # Bounded like the filtered feeds: each filtered URL has its own bytes and ETag, and
+    # an unbounded cache grew by one body per distinct query string until the next reload.
+    limit = len(state.snapshot.files) + FILTER_CACHE
+    return _cached(
+        state, state.gzipped, rendered.etag, lambda: gzip.compress(rendered.body, 6, mtime=0), limit
+    )
+
+
+def _cached(state: State, cache: dict, key: Any, make: Callable[[], T], limit: int) -> T:
+    """``cache[key]``, made by ``make`` if missing; the oldest entries go past ``limit``.
+
+    ``make`` runs outside the lock, so a slow render never holds up other requests (two
+    threads may both make the same value; either result is the same)."""
+    value = cache.get(key)
+    if value is None:
+        value = make()
+        with state.lock:
+            cache[key] = value
+            while len(cache) > limit:
+                del cache[next(iter(cache))]
+    return value
 
 
 def create_app(config_path: str | Path = "config.yaml") -> Flask:
