@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import reprlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from typing import Any
 import frontmatter
 import yaml
 from dateutil import parser as dateparser
+from dateutil import tz
 from frontmatter.default_handlers import YAMLHandler
 
 from feeds.errors import ArticleError, Problem
@@ -27,10 +29,24 @@ MAX_TITLE = 300
 MAX_EXCERPT = 1000  # characters; keeps a 50-item feed far below what readers accept
 MAX_TOPICS = 20
 MAX_RELATED = 10
+MAX_DEPTH = 50  # nesting of lists and mappings in front matter; real articles use 3
+MAX_PIXELS = 100_000  # largest image width or height taken as true
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """Safe libyaml loader that keeps timestamps as text, so dateutil parses every date."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # PyYAML's safe constructors convert scalars with int(), float() and look-ups and let
+        # their errors out (`!!bool maybe`, `!!int ''`, a plain `0x_`, an int of 5,000
+        # digits): as YAML errors they name the file and line instead of ending the build.
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, KeyError, IndexError, OverflowError):
+            kind = node.tag.rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                problem=f"{_show(node.value)} is not a valid {kind}", problem_mark=node.start_mark
+            ) from None
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
@@ -38,7 +54,30 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_st
 
 class _Handler(YAMLHandler):
     def load(self, fm: str, **kwargs: object) -> Any:
+        _check_depth(fm)
         return yaml.load(fm, Loader=_Loader)  # noqa: S506 - a safe loader
+
+
+def _check_depth(fm: str) -> None:
+    """Refuse front matter nested deeper than MAX_DEPTH before libyaml builds it: its C
+    composer recurses once per level and overflows the C stack (a segfault that kills the
+    whole process, not a RecursionError) on some 30,000 nested ``[``. The event parser it
+    runs on first keeps its own stack, so counting its events is safe at any depth."""
+    depth = 0
+    for event in yaml.parse(fm, Loader=_Loader):
+        depth += _NESTING.get(type(event), 0)
+        if depth > MAX_DEPTH:
+            raise yaml.MarkedYAMLError(
+                problem=f"nested more than {MAX_DEPTH} levels deep", problem_mark=event.start_mark
+            )
+
+
+_NESTING = {
+    yaml.SequenceStartEvent: 1,
+    yaml.MappingStartEvent: 1,
+    yaml.SequenceEndEvent: -1,
+    yaml.MappingEndEvent: -1,
+}
 
 
 _HANDLER = _Handler()
@@ -55,7 +94,12 @@ def find(folder: Path, patterns: Iterable[str]) -> tuple[list[Path], list[Proble
         for path in folder.glob(pattern):
             if path in found:
                 continue
-            if not path.resolve().is_relative_to(root):
+            try:
+                resolved = path.resolve()
+            except (OSError, RuntimeError):  # a symlink loop: RuntimeError before Python 3.13
+                problems.append(Problem(str(path), "skipped: a symbolic link that loops"))
+                continue
+            if not resolved.is_relative_to(root):
                 problems.append(Problem(str(path), "skipped: leads outside the articles folder"))
             elif not path.is_file():
                 problems.append(Problem(str(path), "skipped: not a regular file"))
@@ -102,7 +146,10 @@ class ArticleCache:
 def read(path: Path) -> Article | Problem:
     """Parse one file; never raises for bad content."""
     try:
-        return parse(path.read_bytes(), str(path))
+        # At most one byte past the limit: a huge file is refused without reading it whole.
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        return parse(raw, str(path))
     except ArticleError as e:
         return e.problem
     except OSError as e:
@@ -170,7 +217,10 @@ def _text(meta: dict, field: str, limit: int, required: bool = False) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         problem = "missing" if value is None else f"expected text, got a {type(value).__name__}"
         raise _FieldError(field, problem)
-    value = clean(str(value))
+    try:
+        value = clean(str(value))
+    except ValueError:  # an int too long for str() (YAML sexagesimal 1:0:0:... grows fast)
+        raise _FieldError(field, "expected text, got a number too large to show") from None
     if not value and required:
         raise _FieldError(field, "is empty")
     return _shorten(value, limit)
@@ -198,8 +248,18 @@ def _url(meta: dict) -> str:
     raise _FieldError("webUrl", f"not an http(s) URL: {_show(given)}")
 
 
+# A bounded repr: YAML aliases share nodes, so a short file can hold a list of 9**9
+# strings ("billion laughs"), and a plain repr of it would never finish.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxset = 2, 4, 4, 4
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 80
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = _REPR.repr(value)
+    except ValueError:  # an int too long for repr()
+        text = "a number too large to show"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -211,12 +271,44 @@ def parse_date(value: Any) -> datetime:
         try:
             parsed = dateparser.isoparse(value.strip())
         except ValueError:
-            parsed = dateparser.parse(value.strip())
+            parsed = _parse_words(value.strip())
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
+    except _Vague as e:
+        raise ValueError(f"not a date: {_show(value)} ({e})") from None
     except (ValueError, OverflowError, dateparser.ParserError):
         raise ValueError(f"not a date: {_show(value)}") from None
+
+
+class _Vague(ValueError):
+    """A date dateutil can read but that does not name one moment."""
+
+
+# dateutil fills what a date leaves out from its default, which is today: "June 5" or
+# "Monday" would give a different date on every build. Parsing with two defaults that
+# differ in year, month and day shows whether the text named all three.
+_DEFAULTS = (datetime(2000, 1, 1), datetime(2001, 2, 2))
+
+
+def _parse_words(value: str) -> datetime:
+    first, second = (dateparser.parse(value, default=d, tzinfos=_zone) for d in _DEFAULTS)
+    if first != second:
+        raise _Vague("the year, month or day is missing")
+    return first
+
+
+def _zone(name: str | None, offset: int | None) -> Any:
+    """A time zone dateutil found: explicit offsets and UTC only. Without this, a name that
+    happens to be the machine's zone means local time, and any other name ("EST") is
+    silently dropped with a warning, so the same file gives different dates."""
+    if offset is not None:
+        return tz.tzoffset(name, offset)
+    if name is None:
+        return None
+    if name.upper() in ("UTC", "UT", "GMT", "Z"):
+        return UTC
+    raise _Vague(f"unknown time zone {name!r}; give an offset such as +02:00")
 
 
 def _date(value: Any) -> datetime:
@@ -252,14 +344,16 @@ def _topics(value: Any) -> tuple[str, ...]:
 def _quality(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise _FieldError("quality", f"expected a number, got {_show(value)}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise _FieldError("quality", f"expected a number, got {_show(value)}")
-    return float(value)
+    try:
+        # An int beyond float's range raises OverflowError here, not in isfinite below.
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise _FieldError("quality", f"expected a number, got {_show(value)}") from None
+    if not math.isfinite(number):
+        raise _FieldError("quality", f"expected a number, got {_show(value)}")
+    return number
 
 
 def _first_image(value: Any) -> Image | None:
@@ -276,7 +370,10 @@ def _absolute(url: str) -> bool:
 
 
 def _dimension(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    # Bounded: a YAML int can have thousands of digits, more than str() turns into text.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_PIXELS:
+        return value
+    return None
 
 
 def _related(value: Any, own_url: str) -> tuple[Related, ...]:

@@ -14,6 +14,10 @@ _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 )
 _URL_SAFE = "/%:@!$&'()*+,;=-._~"
+# Slugs and provider domains name feed files and folders (`topics/<slug>.atom`); a file
+# name has at most 255 bytes, so one hostile topic or domain must not exceed it and fail
+# the whole export.
+MAX_KEY = 200
 # Query parameters that only track a click; they never select a different article.
 TRACKING_PARAMS = re.compile(
     r"^(utm_\w+|mod|source|ref|ref_src|fbclid|gclid|dclid|mc_cid|mc_eid|"
@@ -31,7 +35,12 @@ def slugify(name: str) -> str:
     """A stable, lowercase, URL-safe slug; names without Latin letters get a hash."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
-    return slug or "t-" + hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    digest = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    if len(slug) > MAX_KEY:
+        # NFKD can make one character several ("㎯" → "rad∕s2"): cut, and keep long names
+        # apart by their hash.
+        return slug[: MAX_KEY - 11].rstrip("-") + "-" + digest
+    return slug or "t-" + digest
 
 
 def provider_key(domain: str) -> str | None:
@@ -39,11 +48,16 @@ def provider_key(domain: str) -> str | None:
     domain = domain.strip().rstrip(".").lower()
     if domain.startswith("www."):
         domain = domain[4:]
+    return _ascii_host(domain)
+
+
+def _ascii_host(name: str) -> str | None:
+    """``name`` as a lowercase ASCII host name (IDN as punycode), or None if it is not one."""
     try:
-        domain = domain.encode("idna").decode("ascii")
+        name = name.lower().encode("idna").decode("ascii")
     except UnicodeError:
         return None
-    return domain if _HOSTNAME.match(domain) else None
+    return name if len(name) <= MAX_KEY and _HOSTNAME.match(name) else None
 
 
 def canonical_url(url: str) -> str | None:
@@ -56,9 +70,12 @@ def canonical_url(url: str) -> str | None:
         port = parts.port
     except ValueError:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not host or provider_key(host) is None:
+    # The host is checked as it is written into the URL, not in provider_key's stripped form:
+    # " example.com" or "\x85example.com" passed that check and then gave an id with a space
+    # in its host, or made the idna encoding raise.
+    netloc = _ascii_host(host.removesuffix(".")) if host else None
+    if parts.scheme.lower() not in ("http", "https") or netloc is None:
         return None
-    netloc = host.encode("idna").decode("ascii") if not host.isascii() else host
     if port and port != {"http": 80, "https": 443}[parts.scheme.lower()]:
         netloc += f":{port}"
     query = "&".join(

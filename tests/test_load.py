@@ -1,0 +1,129 @@
+"""Load: many readers while the articles change, against a real `feeds serve` (bench/load.py),
+and the server's caches under many distinct filtered URLs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import feedparser
+
+from feeds.web import FILTER_CACHE, create_app
+
+from .conftest import ROOT, Site, article, free_port, serving
+
+RELOAD_INTERVAL = 0.25
+MARGIN = 2.0  # seconds a change may take beyond the reload interval: a rebuild under load
+
+
+def many_articles(site: Site, count: int = 60) -> None:
+    for n in range(count):
+        site.write(
+            f"{n:03d}.md",
+            article(
+                n=1,
+                title=f"Story {n}",
+                webUrl=f"https://news{n % 5}.example.com/story/{n}",
+                publishedDateTime=f"2023-{1 + n % 12:02d}-{1 + n % 28:02d}T{n % 24:02d}:00:00Z",
+                provider={"name": f"News {n % 5}", "domain": f"news{n % 5}.example.com"},
+                topics=["AI", f"Topic {n % 6}"],
+            ),
+        )
+
+
+def test_readers_get_whole_feeds_and_new_articles_in_time_while_articles_change(
+    site: Site, tmp_path: Path
+):
+    """bench/load.py for a few seconds: no 5xx, no malformed answer, every change in time."""
+    site.configure(serve={"reload_interval": RELOAD_INTERVAL})
+    many_articles(site)
+    figures = tmp_path / "load.json"
+    with serving(site.config_path, free_port(), tmp_path / "serve.log") as url:
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "load.py"),
+                *("--url", url, "--config", str(site.config_path)),
+                *("--duration", "6", "--clients", "6", "--writes-per-second", "5"),
+                *("--margin", str(MARGIN), "--timeout", "10", "--json", str(figures)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    print(result.stdout, result.stderr)
+    assert result.returncode == 0, result.stdout + result.stderr
+    r = json.loads(figures.read_text())
+    assert r["errors"] == 0, r["samples"]
+    assert not any(status.startswith("5") for status in r["statuses"])
+    assert r["statuses"].get("200", 0) > 100 and r["statuses"].get("304", 0) > 50
+    assert r["requests"] > 300
+    assert r["changes"].get("added", 0) >= 5 and r["changes"].get("deleted", 0) >= 1
+    assert 0 < r["appear_max_s"] <= RELOAD_INTERVAL + MARGIN
+    assert r["leave_max_s"] <= RELOAD_INTERVAL + MARGIN
+    # It cleans up after itself: only the articles the test wrote are left.
+    assert sorted(p.name for p in site.articles.iterdir()) == [f"{n:03d}.md" for n in range(60)]
+
+
+# --- the server's caches under many distinct URLs -------------------------------------------
+
+
+def test_caches_stay_bounded_under_many_distinct_filtered_urls(site: Site):
+    many_articles(site, 10)
+    app = create_app(site.config_path)
+    client = app.test_client()
+
+    for n in range(FILTER_CACHE * 2):  # cache busters: every URL its own bytes and ETag
+        response = client.get(f"/all.rss?limit=2&_={n}", headers={"Accept-Encoding": "gzip"})
+        assert response.status_code == 200
+
+    state = app.extensions["feeds"].state
+    assert len(state.filtered) == FILTER_CACHE
+    assert len(state.gzipped) <= len(state.snapshot.files) + FILTER_CACHE
+
+
+def test_a_filtered_feed_links_to_its_own_url_whatever_was_asked_before(site: Site):
+    many_articles(site, 10)
+    client = create_app(site.config_path).test_client()
+    client.get("/all.atom?limit=5&_=1")
+
+    response = client.get("/all.atom?limit=5")
+
+    assert feedparser.parse(response.data).feed.links[0].href.endswith("/all.atom?limit=5")
+    fresh = create_app(site.config_path).test_client().get("/all.atom?limit=5")
+    assert response.data == fresh.data and response.headers["ETag"] == fresh.headers["ETag"]
+
+
+def test_concurrent_filtered_requests_never_fail(site: Site):
+    """Threads evicting from the same full cache used to race into a KeyError, a 500."""
+    many_articles(site, 10)
+    app = create_app(site.config_path)
+    statuses: list[int] = []
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible to expose races
+
+    def read(k: int) -> None:
+        client = app.test_client()
+        for n in range(120):
+            response = client.get(f"/all.rss?limit=1&q=story+{k}x{n}")
+            if n % 3 == 0:
+                gzip.decompress(
+                    client.get(
+                        f"/all.rss?limit=1&q=story+{k}x{n}", headers={"Accept-Encoding": "gzip"}
+                    ).data
+                )
+            statuses.append(response.status_code)
+
+    try:
+        threads = [threading.Thread(target=read, args=(k,)) for k in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        sys.setswitchinterval(switch)
+    assert statuses == [200] * 720
