@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 import math
+import multiprocessing
+import os
 import re
 import reprlib
-from collections.abc import Iterable, Iterator
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +35,12 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_TITLE = 300
 MAX_EXCERPT = 1000  # characters; keeps a 50-item feed far below what readers accept
 MAX_TOPICS = 20
+MAX_NAME = 100  # characters of a topic or provider name
 MAX_RELATED = 10
-MAX_DEPTH = 50  # nesting of lists and mappings in front matter; real articles use 3
+# Nesting of lists and mappings in front matter (real articles use 3). libyaml's C composer
+# recurses once per level and overflows the C stack near 30,000: far below that, and far
+# above any real file.
+MAX_DEPTH = 1000
 MAX_PIXELS = 100_000  # largest image width or height taken as true
 
 
@@ -48,8 +59,66 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
                 problem=f"{_show(node.value)} is not a valid {kind}", problem_mark=node.start_mark
             ) from None
 
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        # libyaml's composer asks this for every scalar; most are quoted, or plain text whose
+        # first character no implicit type (bool, int, float, null, ...) can start with.
+        if (
+            kind is yaml.ScalarNode
+            and value
+            and (implicit[0] and value[0] not in _TYPED_FIRST or not implicit[0] and implicit[1])
+        ):
+            return _STR[1]
+        return super().resolve(kind, value, implicit)
 
+    def construct_document(self, node: yaml.Node) -> Any:
+        # PyYAML's generic construction (generators, a memo of every node, path resolvers)
+        # is most of the time a file takes. Front matter is nearly always mappings, lists and
+        # strings: built here directly, anything else (merge keys, non-text keys, sets, ...)
+        # by PyYAML as before. Aliases share one object, as in PyYAML.
+        try:
+            return self._plain(node, {})
+        except (_Unusual, RecursionError):
+            return super().construct_document(node)
+
+    def _plain(self, node: yaml.Node, built: dict) -> Any:
+        kind = (type(node), node.tag)
+        if kind == _STR:
+            return node.value
+        if kind in _SCALARS:
+            return self.construct_object(node)
+        found = built.get(node)
+        if found is not None:
+            return found
+        if kind == _MAP:
+            built[node] = data = {}
+            for key, value in node.value:
+                if (type(key), key.tag) != _STR:
+                    raise _Unusual
+                data[key.value] = self._plain(value, built)
+            return data
+        if kind == _SEQ:
+            built[node] = items = []
+            items.extend(self._plain(child, built) for child in node.value)
+            return items
+        raise _Unusual
+
+
+class _Unusual(Exception):
+    """Front matter that _Loader leaves to PyYAML's generic construction."""
+
+
+# (node type, tag) of what _Loader builds itself.
+_TAG = "tag:yaml.org,2002:"
+_STR = (yaml.ScalarNode, _TAG + "str")
+_MAP = (yaml.MappingNode, _TAG + "map")
+_SEQ = (yaml.SequenceNode, _TAG + "seq")
+_SCALARS = {
+    (yaml.ScalarNode, _TAG + name) for name in ("int", "float", "bool", "null", "timestamp")
+}
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
+# The first characters of the plain scalars that PyYAML may resolve to a type other than str.
+_TYPED_FIRST = frozenset(_Loader.yaml_implicit_resolvers)
+assert None not in _TYPED_FIRST and not _Loader.yaml_path_resolvers
 
 
 class _Handler(YAMLHandler):
@@ -60,9 +129,12 @@ class _Handler(YAMLHandler):
 
 def _check_depth(fm: str) -> None:
     """Refuse front matter nested deeper than MAX_DEPTH before libyaml builds it: its C
-    composer recurses once per level and overflows the C stack (a segfault that kills the
-    whole process, not a RecursionError) on some 30,000 nested ``[``. The event parser it
-    runs on first keeps its own stack, so counting its events is safe at any depth."""
+    composer would overflow the C stack (a segfault that kills the whole process, not a
+    RecursionError). The event parser it runs on first keeps its own stack, so counting its
+    events is safe at any depth; it is only needed when the text has more than MAX_DEPTH of
+    the indicators that each level of nesting needs one of (real articles have some 60)."""
+    if sum(map(fm.count, "[{-:?")) <= MAX_DEPTH:
+        return
     depth = 0
     for event in yaml.parse(fm, Loader=_Loader):
         depth += _NESTING.get(type(event), 0)
@@ -83,71 +155,144 @@ _NESTING = {
 _HANDLER = _Handler()
 
 
-def find(folder: Path, patterns: Iterable[str]) -> tuple[list[Path], list[Problem]]:
-    """Article files under ``folder`` matching ``patterns``, sorted; and what was passed over."""
+def find(folder: Path, patterns: Iterable[str]) -> tuple[list[str], list[Problem]]:
+    """Paths of the article files under ``folder`` matching ``patterns``, sorted; and what
+    was passed over. Paths are text: a Path object each costs more than finding the file."""
     root = folder.resolve()
     if not root.is_dir():
         raise ArticleError(folder, "articles folder not found")
-    found: set[Path] = set()
+    names: set[str] = set()
+    for pattern in patterns:  # glob.glob on names: pathlib's glob is several times slower
+        names.update(glob.glob(pattern, root_dir=folder, recursive=True, include_hidden=True))
+    found = []
     problems = []
-    for pattern in patterns:
-        for path in folder.glob(pattern):
-            if path in found:
-                continue
-            try:
-                resolved = path.resolve()
-            except (OSError, RuntimeError):  # a symlink loop: RuntimeError before Python 3.13
-                problems.append(Problem(str(path), "skipped: a symbolic link that loops"))
-                continue
-            if not resolved.is_relative_to(root):
-                problems.append(Problem(str(path), "skipped: leads outside the articles folder"))
-            elif not path.is_file():
-                problems.append(Problem(str(path), "skipped: not a regular file"))
-            else:
-                found.add(path)
-    return sorted(found), problems
+    inside: dict[str, bool] = {}  # by folder: whether it resolves inside the root
+    # Sorted by folder, then name, as Path objects would be (\0 sorts before any character).
+    for name in sorted(names, key=lambda name: name.replace(os.sep, "\0")):
+        path = os.path.join(folder, name)
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:  # removed since it was listed
+            continue
+        try:
+            if stat.S_ISLNK(mode):
+                contained = Path(path).resolve().is_relative_to(root)
+                mode = os.stat(path).st_mode if contained else mode
+            else:  # only the folder can lead elsewhere: resolve each folder once
+                parent = os.path.dirname(path)
+                if parent not in inside:
+                    inside[parent] = Path(parent).resolve().is_relative_to(root)
+                contained = inside[parent]
+        except FileNotFoundError:
+            problems.append(Problem(path, "skipped: a symbolic link to nothing"))
+            continue
+        except (OSError, RuntimeError):  # a symlink loop: RuntimeError before Python 3.13
+            problems.append(Problem(path, "skipped: a symbolic link that loops"))
+            continue
+        if not contained:
+            problems.append(Problem(path, "skipped: leads outside the articles folder"))
+        elif not stat.S_ISREG(mode):
+            problems.append(Problem(path, "skipped: not a regular file"))
+        else:
+            found.append(path)
+    return found, problems
 
 
 @dataclass(frozen=True)
 class Stamp:
-    """What identifies one version of a file without reading it."""
+    """What identifies one version of a file without reading it: any write changes ctime
+    (which, unlike mtime, no program can set back)."""
 
     mtime_ns: int
+    ctime_ns: int
     size: int
     inode: int
 
     @classmethod
-    def of(cls, path: Path) -> Stamp:
-        st = path.stat()
-        return cls(st.st_mtime_ns, st.st_size, st.st_ino)
+    def of(cls, path: str | Path) -> Stamp:
+        st = os.stat(path)
+        return cls(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+
+
+SETTLED_NS = 2_000_000_000
+# Files to parse at once before processes on the other cores are worth their start-up.
+PARALLEL_FROM = 2000
+CHUNK = 250  # files a worker process reads per task
+
+Track = Callable[[Iterator, int], Iterable]  # wraps results as they come, e.g. in a progress bar
+
+
+def _untracked(results: Iterator, count: int) -> Iterator:
+    return results
 
 
 class ArticleCache:
     """Parsed articles keyed on file path and stamp: a rebuild re-reads only changed files."""
 
     def __init__(self) -> None:
-        self._entries: dict[Path, tuple[Stamp, Article | Problem]] = {}
+        self._entries: dict[str, tuple[Stamp | None, Article | Problem]] = {}
 
-    def load(self, paths: Iterable[Path]) -> Iterator[Article | Problem]:
-        seen = {}
+    def settled(self) -> dict[str, tuple[Stamp, Article | Problem]]:
+        """The entries whose stamps identify the file's content (see :meth:`load`)."""
+        return {path: entry for path, entry in self._entries.items() if entry[0] is not None}
+
+    def update(self, entries: dict[str, tuple[Stamp, Article | Problem]]) -> None:
+        """Take ``entries``, e.g. saved by an earlier process; :meth:`load` checks each stamp."""
+        self._entries.update(entries)
+
+    def load(self, paths: Sequence[str], track: Track = _untracked) -> list[Article | Problem]:
+        """The article or problem of each path, in order."""
+        stamps: dict[str, Stamp] = {}
+        results: dict[str, Article | Problem] = {}
         for path in paths:
             try:
-                stamp = Stamp.of(path)
+                stamps[path] = stamp = Stamp.of(path)
             except OSError as e:
-                yield Problem(str(path), f"skipped: cannot read: {e.strerror}")
+                results[path] = Problem(str(path), f"skipped: cannot read: {e.strerror}")
                 continue
             hit = self._entries.get(path)
-            result = hit[1] if hit and hit[0] == stamp else read(path)
-            seen[path] = (stamp, result)
-            yield result
-        self._entries = seen
+            if hit and hit[0] == stamp:
+                results[path] = hit[1]
+        misses = [p for p in stamps if p not in results]
+        results.update(zip(misses, track(read_all(misses), len(misses)), strict=True))
+        # File times tick coarsely (a few ms): a file written again in the same tick with the
+        # same size keeps its stamp. A stamp is trusted once the file is older than that.
+        settled = time.time_ns() - SETTLED_NS
+        self._entries = {
+            path: (stamp if stamp.ctime_ns < settled else None, results[path])
+            for path, stamp in stamps.items()
+        }
+        return [results[p] for p in paths]
 
 
-def read(path: Path) -> Article | Problem:
+def read_all(paths: Sequence[str]) -> Iterator[Article | Problem]:
+    """:func:`read` of each path, in order; many files are parsed on all the cores."""
+    workers = min(len(os.sched_getaffinity(0)), len(paths) // (PARALLEL_FROM // 2))
+    if workers < 2:
+        yield from map(read, paths)
+        return
+    # fork starts fastest, but forking a process with threads (the server reloads from
+    # one) can copy a lock another thread holds; forkserver forks a clean process instead.
+    if threading.active_count() == 1:
+        context = multiprocessing.get_context("fork")
+    else:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+    chunks = [paths[k : k + CHUNK] for k in range(0, len(paths), CHUNK)]
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for results in pool.map(_read_chunk, chunks):
+            yield from results
+
+
+def _read_chunk(paths: Sequence[str]) -> list[Article | Problem]:
+    return [read(p) for p in paths]
+
+
+def read(path: str | Path) -> Article | Problem:
     """Parse one file; never raises for bad content."""
     try:
         # At most one byte past the limit: a huge file is refused without reading it whole.
-        with path.open("rb") as f:
+        with open(path, "rb") as f:
             raw = f.read(MAX_FILE_BYTES + 1)
         return parse(raw, str(path))
     except ArticleError as e:
@@ -329,7 +474,7 @@ def _provider(value: Any, url: str) -> Provider:
     elif isinstance(value, str):
         name = clean(value) or None
     domain = domain or provider_key(url.split("/")[2].split(":")[0])
-    return Provider(name=_shorten(name or domain, MAX_TITLE), domain=domain)
+    return Provider(name=_shorten(name or domain, MAX_NAME), domain=domain)
 
 
 def _topics(value: Any) -> tuple[str, ...]:
@@ -338,7 +483,7 @@ def _topics(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
     names = (clean(t) for t in value if isinstance(t, str))
-    return tuple(dict.fromkeys(_shorten(n, 100) for n in names if n))[:MAX_TOPICS]
+    return tuple(dict.fromkeys(_shorten(n, MAX_NAME) for n in names if n))[:MAX_TOPICS]
 
 
 def _quality(value: Any) -> float | None:
@@ -386,6 +531,7 @@ def _related(value: Any, own_url: str) -> tuple[Related, ...]:
         if url and title and url != own_url and url not in out:
             provider = item.get("provider")
             name = _optional_text(provider.get("name")) if isinstance(provider, dict) else None
+            name = name and _shorten(name, MAX_NAME)
             out[url] = Related(_shorten(title, MAX_TITLE), url, name)
     return tuple(out.values())[:MAX_RELATED]
 

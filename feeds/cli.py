@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,12 +11,13 @@ from pathlib import Path
 import click
 
 from feeds import articles as articles_module
-from feeds import websub
+from feeds import cache, websub
 from feeds.errors import ConfigError, FeedsError, Problem
 from feeds.export import export
 from feeds.publisher import Publisher, feed_urls
 
 PROGRESS_FROM = 2000  # files; smaller builds finish before a bar would help
+MAX_REQUEST_HEAD = 16 * 1024  # bytes of request line and headers `feeds serve` reads
 
 
 class Failed(click.ClickException):
@@ -25,11 +27,11 @@ class Failed(click.ClickException):
         click.echo(self.message, err=True)
 
 
-def _progress(paths: list[Path]) -> Iterator[Path]:
-    if len(paths) < PROGRESS_FROM or not sys.stderr.isatty():
-        yield from paths
+def _progress(results: Iterator, count: int) -> Iterator:
+    if count < PROGRESS_FROM or not sys.stderr.isatty():
+        yield from results
         return
-    with click.progressbar(paths, label="Reading articles", file=sys.stderr) as bar:
+    with click.progressbar(results, count, label="Reading articles", file=sys.stderr) as bar:
         yield from bar
 
 
@@ -69,11 +71,13 @@ def build(publisher: Publisher, output: Path | None, strict: bool) -> None:
     """Write every feed into the output folder."""
     try:
         config = publisher.load_config()
-        snapshot = publisher.build(config, track=_progress)
         folder = output or config.output_folder
-        report = export(snapshot.files, folder)
+        cache.restore(publisher.cache, folder)
+        snapshot = publisher.build(config, track=_progress)
+        report = export(snapshot.files, folder, gzip=config["output.gzip"])
     except FeedsError as e:
         raise Failed(str(e)) from None
+    cache.save(publisher.cache, folder)
     for problem in snapshot.problems:
         click.echo(str(problem), err=True)
     click.echo(
@@ -101,33 +105,60 @@ def build(publisher: Publisher, output: Path | None, strict: bool) -> None:
 @click.option("-p", "--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
     "--threads",
-    default=8,
+    default=4,
     show_default=True,
     type=click.IntRange(1, 256),
-    help="Worker threads of the WSGI server.",
+    help="Threads running the app's Python code (granian's blocking threads).",
 )
 @click.pass_obj
 def serve(publisher: Publisher, host: str, port: int, threads: int) -> None:
-    """Serve the feeds over HTTP with a production WSGI server (waitress)."""
-    import waitress
+    """Serve the feeds over HTTP with a production server (granian)."""
+    import multiprocessing
+
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
 
     from feeds.web import create_app
 
+    _refuse_taken(host, port)
     try:
         app = create_app(publisher.config_path)
     except FeedsError as e:
         raise Failed(str(e)) from None
     click.echo(f"Serving the feeds of {publisher.config_path} on http://{host}:{port}/", err=True)
-    # Readers only GET feeds: small request limits keep hostile clients cheap to refuse.
-    waitress.serve(
-        app,
-        host=host,
+    server = Granian(
+        "feeds",  # only named: the worker gets ``app`` from the loader below
+        address=host,
         port=port,
-        threads=threads,
-        ident="feeds",
-        max_request_header_size=16 * 1024,
-        max_request_body_size=1024,
+        interface=Interfaces.WSGI,
+        blocking_threads=threads,
+        # HTTP/1 only: its read buffer bounds the request line and headers (431 past it);
+        # HTTP/2 and TLS are the job of a proxy in front.
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(max_buffer_size=MAX_REQUEST_HEAD),
+        log_level=LogLevels.warning,
+        respawn_failed_workers=True,
     )
+    # The worker is a forked process: it inherits the feeds built above (spawned, it would
+    # have to pickle them), and so does a worker respawned after a crash.
+    multiprocessing.set_start_method("fork", force=True)
+    server.serve(target_loader=lambda: app, wrap_loader=False)
+
+
+def _refuse_taken(host: str, port: int) -> None:
+    """Fail if something already listens on ``host:port``.
+
+    granian listens with SO_REUSEPORT, so a second server would start on the same port and
+    quietly take a share of its connections."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
+            probe.bind(address)
+    except OSError as e:
+        raise Failed(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
 @main.command()

@@ -58,6 +58,19 @@ def positive(value: Any) -> int:
     return value
 
 
+# With every field of every item at its limit, a feed of this many items stays under 5 MiB,
+# the most some readers (CommaFeed) accept.
+MAX_ITEMS = 50
+
+
+def items(value: Any) -> int:
+    if positive(value) > MAX_ITEMS:
+        raise Invalid(
+            f"expected at most {MAX_ITEMS} (older items go to archive pages), {_got(value)}"
+        )
+    return value
+
+
 def seconds(value: Any) -> float:
     if number(value) < 0:
         raise Invalid(f"expected a number of seconds of 0 or more, {_got(value)}")
@@ -180,6 +193,13 @@ SETTINGS: tuple[Setting, ...] = (
         "public",
         "Folder `feeds build` writes to, relative to the config file.",
     ),
+    Setting(
+        "output.gzip",
+        boolean,
+        False,
+        "Also write `<file>.gz` beside every file, for a web server's pre-compressed files "
+        "(nginx `gzip_static`).",
+    ),
     Setting("quality.min", number, 0, "Lowest quality an article needs to enter a feed."),
     Setting(
         "quality.missing",
@@ -199,7 +219,7 @@ SETTINGS: tuple[Setting, ...] = (
         MappingProxyType({}),
         "Per-provider minimum (domain → number) for that provider's feed.",
     ),
-    Setting("feeds.items", positive, 50, "Most recent items in each feed."),
+    Setting("feeds.items", items, 50, "Most recent items in each feed (at most 50)."),
     Setting(
         "feeds.formats",
         list_of(choice(*FORMAT_NAMES), allow_empty=False),

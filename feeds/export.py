@@ -1,14 +1,17 @@
 """Rendered feeds → files in the output folder, written atomically and only when changed.
 
 A manifest in the output folder lists the files the publisher wrote, so a feed that no
-longer exists is removed without touching anything else kept there.
+longer exists is removed without touching anything else kept there. Optionally each file
+gets a gzip copy beside it (``all.rss.gz``) for web servers that send pre-compressed files.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import tempfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +22,14 @@ from feeds.model import Rendered
 log = logging.getLogger(__name__)
 
 MANIFEST = ".feeds-manifest"
+GZIP_SUFFIX = ".gz"
 _TEMP_PREFIX = ".feeds-"
 
 
 @dataclass(frozen=True)
 class Report:
+    """What happened to the paths of the rendered files (a .gz copy goes with its file)."""
+
     written: tuple[str, ...]
     unchanged: tuple[str, ...]
     removed: tuple[str, ...]
@@ -37,27 +43,37 @@ def inside(root: Path, path: str) -> Path:
     return target
 
 
-def export(files: Mapping[str, Rendered], folder: Path) -> Report:
-    """Write ``files`` under ``folder``; remove files an earlier export wrote that are gone."""
+def export(files: Mapping[str, Rendered], folder: Path, *, gzip: bool = False) -> Report:
+    """Write ``files`` under ``folder``; remove files an earlier export wrote that are gone.
+
+    With ``gzip``, every file also gets ``<file>.gz`` beside it, by the same rules and with
+    the same mtime; without it, the .gz files an earlier export wrote are removed."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         root = folder.resolve()
         _remove_temp_files(root)
         old = _read_manifest(root)
+        mine = files.keys() | ({p + GZIP_SUFFIX for p in files} if gzip else set())
         # Listed before writing, so a build killed half-way still knows every file it wrote.
-        _update(root / MANIFEST, _manifest(old | files.keys()))
-        written, unchanged = [], []
+        _update(root / MANIFEST, _manifest(old | mine))
+        written, unchanged, compressed = [], [], 0
         for path in sorted(files):
-            changed = _update(inside(root, path), files[path].body)
+            target = inside(root, path)
+            changed = _update(target, files[path].body)
             (written if changed else unchanged).append(path)
-        removed = sorted(old - files.keys())
+            if gzip:
+                compressed += _update_gzip(target, files[path].body, changed)
+        removed = sorted(old - mine)
         for path in removed:
             _remove(root, path)
-        _update(root / MANIFEST, _manifest(files.keys()))
+        _update(root / MANIFEST, _manifest(mine))
     except OSError as e:
         where = e.filename or folder
         raise OutputError(f"{where}: cannot write the feeds: {e.strerror or e}") from None
-    return Report(tuple(written), tuple(unchanged), tuple(removed))
+    copies = {p for p in removed if p.endswith(GZIP_SUFFIX) and p[: -len(GZIP_SUFFIX)] in old}
+    if gzip or copies:
+        log.info("%d .gz files written, %d removed", compressed, len(copies))
+    return Report(tuple(written), tuple(unchanged), tuple(p for p in removed if p not in copies))
 
 
 def _update(target: Path, body: bytes) -> bool:
@@ -71,7 +87,30 @@ def _update(target: Path, body: bytes) -> bool:
     return True
 
 
-def _write(target: Path, body: bytes) -> None:
+def _update_gzip(target: Path, body: bytes, changed: bool) -> bool:
+    """Make ``target``.gz hold ``body`` compressed, with ``target``'s mtime; True if written.
+
+    A .gz that already decompresses to ``body`` is kept, so its bytes (and a web server's
+    ETag, made from mtime and size) stay the same for an unchanged file."""
+    gz = target.with_name(target.name + GZIP_SUFFIX)
+    mtime = target.stat().st_mtime_ns
+    if not changed and _decompresses_to(gz, body):
+        if gz.stat().st_mtime_ns != mtime:
+            os.utime(gz, ns=(mtime, mtime))
+        return False
+    # mtime=0 and no file name in the header: the same body always gives the same bytes.
+    _write(gz, gzip.compress(body, 9, mtime=0), mtime)
+    return True
+
+
+def _decompresses_to(gz: Path, body: bytes) -> bool:
+    try:
+        return gzip.decompress(gz.read_bytes()) == body
+    except (FileNotFoundError, EOFError, gzip.BadGzipFile, zlib.error):
+        return False
+
+
+def _write(target: Path, body: bytes, mtime_ns: int | None = None) -> None:
     """Replace ``target`` atomically: readers see the old bytes or the new, never a part."""
     temp = None
     try:
@@ -79,6 +118,8 @@ def _write(target: Path, body: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(body)
         os.chmod(temp, 0o644)
+        if mtime_ns is not None:
+            os.utime(temp, ns=(mtime_ns, mtime_ns))
         os.replace(temp, target)
     except BaseException as e:
         if temp:

@@ -10,11 +10,12 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from feeds.config import MAX_ITEMS
 from feeds.errors import FeedsError
 from feeds.model import Article, FeedKind
 from feeds.text import provider_key, slugify
 
-MAX_LIMIT = 500
+MAX_LIMIT = MAX_ITEMS  # a feed of more could pass the 5 MiB readers accept
 MAX_WORDS = 10
 MAX_VALUE = 200  # characters in one parameter value
 NAMES = ("limit", "min_quality", "topic", "provider", "q")

@@ -16,7 +16,7 @@ from email.utils import format_datetime
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from feeds.model import Article, Feed, Rendered
-from feeds.render import Renderer, etag
+from feeds.render import Memo, Renderer, etag
 
 HTML = "text/html"
 OPML = "text/x-opml"
@@ -70,8 +70,20 @@ def _rendered(path: str, media_type: str, template: str, **context) -> Rendered:
     return Rendered(path, media_type, body, etag(body))
 
 
-def render_pages(feeds: Iterable[Feed], renderer: Renderer) -> Iterator[Rendered]:
-    """``index.html``, ``<feed path>.html`` for every feed, and ``feeds.opml`` (if any feed)."""
+def _feed_page(view: View, common: dict) -> list[Rendered]:
+    root = "../" * view.feed.spec.path.count("/")
+    page = _rendered(
+        view.page, HTML, "feed.html", **common, view=view, root=root, discovered=[view.feed]
+    )
+    return [page]
+
+
+def render_pages(
+    feeds: Iterable[Feed], renderer: Renderer, memo: Memo | None = None
+) -> Iterator[Rendered]:
+    """``index.html``, ``<feed path>.html`` for every feed, and ``feeds.opml`` (if any feed);
+    a feed's page that ``memo`` holds is reused."""
+    memo = memo or Memo()
     views = [_view(feed, renderer) for feed in feeds]
     groups = [
         (heading, group)
@@ -99,10 +111,7 @@ def render_pages(feeds: Iterable[Feed], renderer: Renderer) -> Iterator[Rendered
         discovered=discovered,
     )
     for view in views:
-        root = "../" * view.feed.spec.path.count("/")
-        yield _rendered(
-            view.page, HTML, "feed.html", **common, view=view, root=root, discovered=[view.feed]
-        )
+        yield from memo.get(view.page, view.feed.spec, view.items, _feed_page, view, common)
     if views:
         updated = max((f.updated for f in all_feeds if f.updated), default=None)
         yield _rendered("feeds.opml", OPML, "feeds.opml", **common, groups=groups, updated=updated)

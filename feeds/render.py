@@ -6,10 +6,12 @@ the server both publish at the same path.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import html
 import json
 import math
+import operator
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -79,17 +81,30 @@ class Renderer:
         self.formats = [FORMATS[name] for name in config["feeds.formats"]]
         self.hub = config["websub.hub"]
         self.ttl = math.ceil(config["feeds.max_age"] / 60)
-        self._entries: dict[int, FeedEntry] = {}
+        self._entries: dict[int, _Entry] = {}
         self._generator: tuple[Document, FeedGenerator] | None = None
 
     def url(self, path: str, fmt: Format) -> str:
         return f"{self.base_url}{path}.{fmt.name}"
 
-    def render_all(self, feeds: Iterable[Feed]) -> Iterator[Rendered]:
+    def render_all(self, feeds: Iterable[Feed], memo: Memo | None = None) -> Iterator[Rendered]:
+        """Every document of ``feeds`` in every format; what ``memo`` holds is reused."""
+        memo = memo or Memo()
         size, archives = self.config["feeds.items"], self.config["feeds.archives"]
-        for feed in feeds:
-            for doc in pages(feed, size, archives):
-                yield from self.render(doc)
+        docs = [doc for feed in feeds for doc in pages(feed, size, archives)]
+        feedgen = [f.name for f in self.formats if f.name != "json"]
+        for doc in docs:
+            if memo.has(doc.path, _doc_key(doc), doc.items):
+                continue
+            for article in doc.items:
+                left = self.entry(article).left
+                for fmt in feedgen:
+                    left[fmt] = left.get(fmt, 0) + 1
+        for doc in docs:
+            yield from memo.get(doc.path, _doc_key(doc), doc.items, self._render_list, doc)
+
+    def _render_list(self, doc: Document) -> list[Rendered]:
+        return list(self.render(doc))
 
     def render(self, doc: Document) -> Iterator[Rendered]:
         """``doc`` in every configured format."""
@@ -144,11 +159,57 @@ class Renderer:
             fg.add_entry(self.entry(article), order="append")
         return fg
 
-    def entry(self, article: Article) -> FeedEntry:
+    def entry(self, article: Article) -> _Entry:
         entry = self._entries.get(id(article))
         if entry is None:
             entry = self._entries[id(article)] = _entry(article)
         return entry
+
+
+def _doc_key(doc: Document) -> tuple:
+    """What a document's bytes depend on, besides the config and its items."""
+    return (doc.feed.spec, doc.links, doc.archive)
+
+
+class Memo:
+    """What the previous build rendered, by path. A rebuild reuses the files of a document
+    whose key is equal and whose items are the very same article objects: the parse cache
+    keeps an unchanged file's object, and any change to a file makes a new one. Start each
+    build with :meth:`start`, which forgets everything when the config changed."""
+
+    def __init__(self) -> None:
+        self._config: Config | None = None
+        self._old: dict[str, tuple[object, tuple[Article, ...], list[Rendered]]] = {}
+        self._new: dict[str, tuple[object, tuple[Article, ...], list[Rendered]]] = {}
+
+    def start(self, config: Config) -> None:
+        same = self._config is not None and self._config.values == config.values
+        self._old = (self._new or self._old) if same else {}
+        self._new = {}
+        self._config = config
+
+    def has(self, path: str, key: object, items: tuple[Article, ...]) -> bool:
+        old = self._old.get(path)
+        return (
+            old is not None
+            and old[0] == key
+            and len(old[1]) == len(items)
+            and all(map(operator.is_, old[1], items))
+        )
+
+    def get(
+        self,
+        path: str,
+        key: object,
+        items: tuple[Article, ...],
+        render: Callable[..., list[Rendered]],
+        *args: object,
+    ) -> list[Rendered]:
+        """The files of ``path`` from the previous build if it had the same key and items,
+        else ``render(*args)``."""
+        files = self._old[path][2] if self.has(path, key, items) else render(*args)
+        self._new[path] = (key, items, files)
+        return files
 
 
 class ExtraLinks(BaseExtension):
@@ -180,8 +241,36 @@ class ExtraLinks(BaseExtension):
             parent.insert(0, etree.Element(f"{{{HISTORY_NS}}}archive"))
 
 
+class _Entry(FeedEntry):
+    """A feedgen entry whose XML is built once per format and copied into each document
+    that holds it: building is most of the time feedgen takes, copying a small part. A copy
+    is kept only while :meth:`Renderer.render_all` has documents left that need it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left: dict[str, int] = {}  # documents still to render, by format
+        self._built: dict[str, etree._Element] = {}
+
+    def rss_entry(self, extensions: bool = True) -> etree._Element:
+        return self._element("rss", super().rss_entry, extensions)
+
+    def atom_entry(self, extensions: bool = True) -> etree._Element:
+        return self._element("atom", super().atom_entry, extensions)
+
+    def _element(self, fmt: str, build: Callable[[bool], etree._Element], extensions: bool):
+        left = self.left.get(fmt, 0)
+        if left <= 1:  # the last use, or one render_all did not plan: keep nothing
+            self.left[fmt] = 0
+            built = self._built.pop(fmt, None)
+            return build(extensions) if built is None else built
+        self.left[fmt] = left - 1
+        if fmt not in self._built:
+            self._built[fmt] = build(extensions)
+        return copy.deepcopy(self._built[fmt])
+
+
 def _entry(article: Article) -> FeedEntry:
-    fe = FeedEntry()
+    fe = _Entry()
     fe.load_extension("media")
     fe.load_extension("dc", atom=False)
     fe.guid(article.id, permalink=True)

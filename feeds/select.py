@@ -33,8 +33,12 @@ class _Group:
     names: Counter
 
     def add(self, article: Article, name: str) -> None:
+        """Add articles newest first: the items then stay in that order."""
         current = self.items.get(article.id)
-        if current is None or _rank(article) > _rank(current):
+        if current is None:
+            self.items[article.id] = article
+        elif _rank(article) > _rank(current):
+            del self.items[article.id]  # an older copy wins: it moves down to its place
             self.items[article.id] = article
         self.names[name] += 1
 
@@ -72,8 +76,9 @@ def select(articles: Iterable[Article], config: Config) -> list[Feed]:
     want_topic, want_provider = _wanted(config, "topics"), _wanted(config, "providers")
     groups: dict[tuple[str, str], _Group] = defaultdict(lambda: _Group({}, Counter()))
 
-    for article in articles:
-        if config["feeds.all"] and limits.passes(article.quality, None):
+    want_all = config["feeds.all"]
+    for article in sorted(articles, key=_newest_first):
+        if want_all and limits.passes(article.quality, None):
             groups["all", ""].add(article, "")
         for topic in article.topics:
             slug = slugify(topic)
@@ -90,8 +95,7 @@ def select(articles: Iterable[Article], config: Config) -> list[Feed]:
     ):
         if kind == "provider" and len(group.items) < min_provider:
             continue
-        items = sorted(group.items.values(), key=_newest_first)
-        feeds.append(Feed(_spec(kind, key, group.name, config), tuple(items)))
+        feeds.append(Feed(_spec(kind, key, group.name, config), tuple(group.items.values())))
     return feeds
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
@@ -18,6 +19,9 @@ _URL_SAFE = "/%:@!$&'()*+,;=-._~"
 # name has at most 255 bytes, so one hostile topic or domain must not exceed it and fail
 # the whole export.
 MAX_KEY = 200
+# Longer URLs are refused: real ones are under 200 characters, and each is in a feed
+# several times (id, link, related links), which must stay under 5 MiB.
+MAX_URL = 1000
 # Query parameters that only track a click; they never select a different article.
 TRACKING_PARAMS = re.compile(
     r"^(utm_\w+|mod|source|ref|ref_src|fbclid|gclid|dclid|mc_cid|mc_eid|"
@@ -31,6 +35,7 @@ def clean(value: str) -> str:
     return " ".join(_NOT_XML.sub("", html.unescape(value)).split())
 
 
+@functools.lru_cache(maxsize=65536)  # topic names recur in every file
 def slugify(name: str) -> str:
     """A stable, lowercase, URL-safe slug; names without Latin letters get a hash."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
@@ -51,6 +56,7 @@ def provider_key(domain: str) -> str | None:
     return _ascii_host(domain)
 
 
+@functools.lru_cache(maxsize=8192)  # a few hosts recur in every file; idna is slow
 def _ascii_host(name: str) -> str | None:
     """``name`` as a lowercase ASCII host name (IDN as punycode), or None if it is not one."""
     try:
@@ -64,6 +70,8 @@ def canonical_url(url: str) -> str | None:
     """The article's URL as an entry id: http(s) only, host lowercase, no fragment or
     tracking parameters, unsafe characters percent-encoded. None if it is not such a URL."""
     url = _NOT_XML.sub("", url).strip()
+    if len(url) > MAX_URL:
+        return None
     try:
         parts = urlsplit(url)
         host = parts.hostname

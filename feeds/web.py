@@ -9,11 +9,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import BadRequest, HTTPException, NotFound
+from werkzeug.datastructures import Accept
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEntityTooLarge
+from werkzeug.http import parse_accept_header
 
 from feeds.errors import FeedsError
 from feeds.filters import ItemFilter
@@ -25,7 +28,9 @@ from feeds.websub import Notifier
 log = logging.getLogger(__name__)
 
 MAX_QUERY = 1000  # bytes of query string
+MAX_BODY = 1024  # bytes of request body (readers send none)
 FILTER_CACHE = 256  # filtered feeds kept rendered
+STATE_KEY = "feeds.state"  # environ key: the State a recording request must be answered from
 
 T = TypeVar("T")
 
@@ -39,6 +44,8 @@ class State:
     feeds: dict[str, tuple[Feed, Format]] = field(init=False)  # feed URL path → its feed
     filtered: dict[tuple, Rendered] = field(default_factory=dict)
     gzipped: dict[str, bytes] = field(default_factory=dict)  # etag → compressed body
+    # (URL path, gzip?) → the app's answers, replayed by FastPath; at most 2 per URL.
+    replies: dict[tuple[str, bool], Replies] = field(default_factory=dict)
     # Request threads share the caches: unguarded, two threads evicting the same oldest
     # entry made the second one's ``del`` a KeyError, a 500.
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -183,11 +190,120 @@ def _cached(state: State, cache: dict, key: Any, make: Callable[[], T], limit: i
     return value
 
 
+@lru_cache(maxsize=64)  # a handful of values in practice; bounded against odd clients
+def _wants_gzip(accept_encoding: str) -> bool:
+    return "gzip" in parse_accept_header(accept_encoding, Accept)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One response as the app gave it to the WSGI server, Date left to the server."""
+
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Replies:
+    """The app's answers for one URL in one encoding: to GET, to HEAD, and 304."""
+
+    etag: str
+    last_modified: str
+    get: Reply
+    head: Reply
+    not_modified: Reply
+
+
+# Request headers that can change the answer beyond what FastPath checks.
+UNUSUAL = ("CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING", "HTTP_IF_MATCH", "HTTP_RANGE")
+
+
+class FastPath:
+    """WSGI middleware that replays the app's own answers to the requests readers repeat.
+
+    A GET or HEAD of a rendered file, with no query string or body, and with no condition
+    or an If-None-Match / If-Modified-Since it can settle by comparing strings, gets the
+    status, headers and bytes the app gave the first time, recorded once per URL, encoding
+    and snapshot (a reload starts from none). Everything else goes to the app: it stays the
+    one place where behaviour is decided, and the replies are byte-for-byte its own."""
+
+    def __init__(self, app: Callable, live: LiveFeeds):
+        self.app = app
+        self.live = live
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        reply = self._reply(environ)
+        if reply is None:
+            return self.app(environ, start_response)
+        start_response(reply.status, list(reply.headers))  # a server may add to it
+        return [reply.body]
+
+    def _reply(self, environ: dict) -> Reply | None:
+        method = environ["REQUEST_METHOD"]
+        path = environ.get("PATH_INFO", "")
+        if (
+            method not in ("GET", "HEAD")
+            or environ.get("QUERY_STRING")
+            or not path.startswith("/")
+            or not environ.keys().isdisjoint(UNUSUAL)
+        ):
+            return None
+        state = self.live.current()  # also what starts a reload when it is time
+        key = (path, _wants_gzip(environ.get("HTTP_ACCEPT_ENCODING", "")))
+        replies = state.replies.get(key)
+        if replies is None:
+            if (path[1:] or "index.html") not in state.snapshot.files:
+                return None
+            replies = self._record(environ, state, key[1])
+            if replies is None:
+                return None
+            state.replies[key] = replies
+        match = environ.get("HTTP_IF_NONE_MATCH")
+        if match is not None:
+            # The app settles lists, weak and unquoted tags; one other strong tag is a miss.
+            if match == replies.etag:
+                return replies.not_modified
+            if not (len(match) > 1 and match[0] == '"' and match.find('"', 1) == len(match) - 1):
+                return None
+        elif (since := environ.get("HTTP_IF_MODIFIED_SINCE")) is not None:
+            return replies.not_modified if since == replies.last_modified else None
+        return replies.head if method == "HEAD" else replies.get
+
+    def _record(self, environ: dict, state: State, gzip: bool) -> Replies | None:
+        """Ask the app, answering from ``state``, for the URL of ``environ`` three ways."""
+        base = {k: v for k, v in environ.items() if not k.startswith("HTTP_") or k == "HTTP_HOST"}
+        base[STATE_KEY] = state
+        if gzip:
+            base["HTTP_ACCEPT_ENCODING"] = "gzip"
+        get = self._call(base, "GET")
+        if not get.status.startswith("200 "):
+            return None  # not for replaying: the app answers each such request itself
+        headers = dict(get.headers)
+        etag, last_modified = headers["ETag"], headers["Last-Modified"]
+        not_modified = self._call({**base, "HTTP_IF_NONE_MATCH": etag}, "GET")
+        return Replies(etag, last_modified, get, self._call(base, "HEAD"), not_modified)
+
+    def _call(self, environ: dict, method: str) -> Reply:
+        started: list = []
+        body = self.app(
+            {**environ, "REQUEST_METHOD": method},
+            lambda status, headers, exc_info=None: started.extend((status, headers)),
+        )
+        try:
+            data = b"".join(body)
+        finally:
+            body.close()
+        status, headers = started
+        return Reply(status, [(k, v) for k, v in headers if k.lower() != "date"], data)
+
+
 def create_app(config_path: str | Path = "config.yaml") -> Flask:
     """The app serving the feeds of ``config_path``; raises ConfigError if it is invalid."""
     app = Flask(__name__)
     live = LiveFeeds(Publisher(config_path))
     app.extensions["feeds"] = live
+    app.wsgi_app = FastPath(app.wsgi_app, live)
 
     @app.errorhandler(HTTPException)
     def plain_error(error: HTTPException) -> Response:
@@ -197,6 +313,12 @@ def create_app(config_path: str | Path = "config.yaml") -> Flask:
         response.content_type = "text/plain; charset=utf-8"
         return response
 
+    @app.before_request
+    def refuse_bodies() -> None:
+        # Readers send none, and granian reads none the app does not ask for.
+        if (request.content_length or 0) > MAX_BODY:
+            raise RequestEntityTooLarge()
+
     @app.get("/")
     def index() -> Response:
         return serve("index.html")
@@ -205,11 +327,11 @@ def create_app(config_path: str | Path = "config.yaml") -> Flask:
     def serve(path: str) -> Response:
         if len(request.query_string) > MAX_QUERY:
             raise BadRequest(f"query string longer than {MAX_QUERY} bytes")
-        state = live.current()
+        state = request.environ.get(STATE_KEY) or live.current()
         rendered = _filtered(state, path) or state.snapshot.files.get(path)
         if rendered is None:
             raise NotFound()
-        compress = "gzip" in request.accept_encodings
+        compress = _wants_gzip(request.headers.get("Accept-Encoding", ""))
         body = _gzipped(state, rendered) if compress else rendered.body
         response = Response(body, content_type=f"{rendered.media_type}; charset=utf-8")
         # A different representation needs a different strong validator.

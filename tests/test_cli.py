@@ -14,7 +14,7 @@ def test_build_writes_every_feed_and_reports(site, runner):
     files = site.build().files
     assert f"{len(files)} files written, 0 unchanged, 0 removed" in result.stdout
     written = {str(p.relative_to(site.output)) for p in site.output.rglob("*") if p.is_file()}
-    assert written == {*files, ".feeds-manifest"}
+    assert written == {*files, ".feeds-manifest", ".feeds-cache"}
     parsed = feedparser.parse((site.output / "topics" / "robots.atom").read_bytes())
     assert [e.title for e in parsed.entries] == ["Story number 2"]
 

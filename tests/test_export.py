@@ -1,3 +1,4 @@
+import gzip
 import os
 
 import pytest
@@ -6,6 +7,8 @@ from feeds.errors import OutputError
 from feeds.export import MANIFEST, export, inside
 from feeds.model import Rendered
 from feeds.render import etag
+
+from .conftest import article
 
 
 def files(**bodies: bytes) -> dict[str, Rendered]:
@@ -76,3 +79,85 @@ def test_a_tampered_manifest_cannot_remove_files_outside(tmp_path):
     (out / MANIFEST).write_text("all_rss\n../keep.txt\n/etc/hostname\n")
     export(files(all_rss=b"a"), out)
     assert victim.read_text() == "precious"
+
+
+def gz_files(out) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*.gz")}
+
+
+def test_gzip_writes_a_deterministic_copy_beside_every_file(tmp_path):
+    out = tmp_path / "public"
+    report = export(files(all_rss=b"a" * 500, topics__x_rss=b"x"), out, gzip=True)
+    assert report.written == ("all_rss", "topics/x_rss")  # the copies go with their file
+    assert set(gz_files(out)) == {"all_rss.gz", "topics/x_rss.gz"}
+    for name in ("all_rss", "topics/x_rss"):
+        plain, packed = out / name, out / f"{name}.gz"
+        assert gzip.decompress(packed.read_bytes()) == plain.read_bytes()
+        assert packed.stat().st_mtime_ns == plain.stat().st_mtime_ns
+        assert packed.stat().st_mode & 0o777 == 0o644
+        # No file name (flags 0) and mtime 0 in the header: the bytes depend on the body only.
+        assert packed.read_bytes()[3:8] == bytes(5)
+    assert (out / MANIFEST).read_text().split() == [
+        "all_rss",
+        "all_rss.gz",
+        "topics/x_rss",
+        "topics/x_rss.gz",
+    ]
+    export(files(all_rss=b"a" * 500, topics__x_rss=b"x"), tmp_path / "again", gzip=True)
+    assert gz_files(tmp_path / "again") == gz_files(out)
+
+
+def test_gzip_copies_of_unchanged_files_are_left_alone(tmp_path):
+    out = tmp_path / "public"
+    export(files(all_rss=b"a", topics__x_rss=b"x"), out, gzip=True)
+    past = 1_000_000_000
+    for path in out.rglob("*_rss*"):
+        os.utime(path, (past, past))
+    before = gz_files(out)
+    export(files(all_rss=b"a", topics__x_rss=b"y"), out, gzip=True)
+    assert (out / "all_rss.gz").stat().st_mtime == past
+    assert gz_files(out)["all_rss.gz"] == before["all_rss.gz"]
+    changed = out / "topics" / "x_rss.gz"
+    assert gzip.decompress(changed.read_bytes()) == b"y"
+    assert changed.stat().st_mtime_ns == (out / "topics" / "x_rss").stat().st_mtime_ns > past
+
+
+def test_a_gzip_copy_that_does_not_match_is_rewritten(tmp_path):
+    out = tmp_path / "public"
+    export(files(all_rss=b"a", other_rss=b"b"), out, gzip=True)
+    (out / "all_rss.gz").write_bytes(b"not gzip")
+    (out / "other_rss.gz").write_bytes(gzip.compress(b"an older body", mtime=0))
+    report = export(files(all_rss=b"a", other_rss=b"b"), out, gzip=True)
+    assert report.unchanged == ("all_rss", "other_rss")
+    for name, body in [("all_rss", b"a"), ("other_rss", b"b")]:
+        packed = out / f"{name}.gz"
+        assert gzip.decompress(packed.read_bytes()) == body
+        assert packed.stat().st_mtime_ns == (out / name).stat().st_mtime_ns
+
+
+def test_a_removed_feed_removes_its_gzip_copy(tmp_path):
+    out = tmp_path / "public"
+    export(files(all_rss=b"a", topics__gone_rss=b"g"), out, gzip=True)
+    report = export(files(all_rss=b"a"), out, gzip=True)
+    assert report.removed == ("topics/gone_rss",)
+    assert not (out / "topics").exists()
+    assert set(gz_files(out)) == {"all_rss.gz"}
+
+
+def test_turning_gzip_off_removes_the_copies_only(tmp_path):
+    out = tmp_path / "public"
+    export(files(all_rss=b"a", topics__x_rss=b"x"), out, gzip=True)
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*_rss")}
+    report = export(files(all_rss=b"a", topics__x_rss=b"x"), out)
+    assert report.unchanged == ("all_rss", "topics/x_rss") and report.removed == ()
+    assert gz_files(out) == {}
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*_rss")} == mtimes
+    assert (out / MANIFEST).read_text() == "all_rss\ntopics/x_rss\n"
+
+
+def test_feeds_build_honours_output_gzip(site, runner):
+    site.configure(output={"folder": "public", "gzip": True})
+    site.write("1.md", article())
+    assert runner("build").exit_code == 0
+    assert (site.output / "all.atom.gz").is_file()
+    assert gzip.decompress((site.output / "all.atom.gz").read_bytes()) == site.feed("all.atom")

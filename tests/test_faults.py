@@ -19,6 +19,7 @@ import feedparser
 import pytest
 import yaml
 
+from feeds.cache import CACHE_FILE
 from feeds.export import MANIFEST, export
 from feeds.model import Rendered
 from feeds.publisher import Publisher
@@ -68,7 +69,7 @@ def feed_files(folder: Path) -> dict[str, bytes]:
     return {
         path: body
         for path, body in on_disk(folder).items()
-        if path != MANIFEST and not Path(path).match(TEMP)
+        if path not in (MANIFEST, CACHE_FILE) and not Path(path).match(TEMP)
     }
 
 
@@ -95,8 +96,10 @@ def assert_complete(path: str, body: bytes) -> None:
 
 
 def assert_exactly(folder: Path, files: Mapping[str, Rendered]) -> None:
-    """``folder`` holds ``files`` and the manifest naming them, and nothing else."""
+    """``folder`` holds ``files``, the manifest naming them and perhaps the parse cache,
+    and nothing else."""
     found = on_disk(folder)
+    found.pop(CACHE_FILE, None)  # the parse cache of `feeds build`
     assert found.pop(MANIFEST).decode().split() == sorted(files)
     assert found.keys() == files.keys()
     for path, rendered in files.items():

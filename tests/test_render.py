@@ -6,6 +6,11 @@ from xml.etree import ElementTree
 import feedparser
 import pytest
 
+from feeds.articles import MAX_RELATED, MAX_TOPICS
+from feeds.config import MAX_ITEMS
+from feeds.publisher import Publisher
+from feeds.text import MAX_URL
+
 from .conftest import BASE_URL, article
 
 
@@ -229,3 +234,39 @@ def test_hub_and_ttl_are_announced_in_every_format(site):
     assert json.loads(files["all.json"].body)["hubs"] == [
         {"type": "WebSub", "url": "https://hub.example.net/"}
     ]
+
+
+def test_every_feed_stays_under_5_mib_with_every_field_at_its_limit(site):
+    """Readers such as CommaFeed refuse feeds over 5 MiB. Articles with every field at its
+    limit, and markup that escaping makes longest (``&`` is ``&amp;amp;`` inside the
+    related-links HTML), at the largest feeds.items: every file stays under 5 MiB."""
+    site.configure(feeds={"items": MAX_ITEMS, "archives": False, "formats": ["rss", "atom"]})
+    amps = "&" * 400  # longer than any text limit: cut to it
+    query = "a&b=" * 500
+    for n in range(MAX_ITEMS):
+        site.write(
+            f"{n:03d}.md",
+            article(
+                title=f"{n} {amps}",
+                excerpt=amps,
+                publishedDateTime=f"2023-01-01T00:{n:02d}:00Z",
+                webUrl=f"https://x.example/{n}?" + query[: MAX_URL - 30],
+                provider={"name": amps, "domain": "x.example"},
+                topics=[f"{k:02d}{amps}" for k in range(MAX_TOPICS + 1)],
+                images=[{"url": "https://img.example/?" + query[: MAX_URL - 30]}],
+                related=[
+                    {
+                        "title": amps,
+                        "webUrl": f"https://r{k}.example/?" + query[: MAX_URL - 30],
+                        "provider": {"name": amps},
+                    }
+                    for k in range(MAX_RELATED + 1)
+                ],
+            ),
+        )
+    snapshot = Publisher(site.config_path).build()
+    assert snapshot.problems == ()
+    largest = max(snapshot.files.values(), key=lambda r: len(r.body))
+    assert largest.path.endswith((".rss", ".atom"))
+    assert len(largest.body) > 4 << 20  # near the limit: the field limits are what hold it
+    assert all(len(r.body) < 5 << 20 for r in snapshot.files.values())

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import email.utils
+import gzip
+import itertools
+import os
+import signal
+import subprocess
+import sys
 import time
+import urllib.parse
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
@@ -11,11 +18,12 @@ from urllib.error import HTTPError
 
 import feedparser
 import pytest
+from werkzeug.test import Client, EnvironBuilder
 
 from feeds.errors import ConfigError
 from feeds.export import export
 from feeds.publisher import Publisher
-from feeds.web import create_app
+from feeds.web import FastPath, create_app
 
 from .conftest import LOCAL, article, free_port, serving
 
@@ -328,6 +336,16 @@ def test_feeds_serve_answers_over_http(server):
     assert info.value.code == 304
 
 
+def test_a_second_server_on_a_taken_port_refuses_to_start(site, server):
+    port = urllib.parse.urlsplit(server).port
+    command = [sys.executable, "-m", "feeds", "--config", str(site.config_path), "serve"]
+    result = subprocess.run(
+        [*command, "--port", str(port)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 1
+    assert result.stderr == f"cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
 # --- filters, caching hints and compression ------------------------------------------------
 
 
@@ -347,7 +365,7 @@ def test_filters_narrow_a_feed_and_link_to_themselves(site, client):
 @pytest.mark.parametrize(
     ("query", "reason"),
     [
-        ("limit=0", "limit: expected a whole number from 1 to 500"),
+        ("limit=0", "limit: expected a whole number from 1 to 50"),
         ("min_quality=high", "min_quality: expected a number"),
         ("topic=ai", None),  # on a topic feed
         ("q=" + "x" * 300, "q: longer than 200 characters"),
@@ -370,8 +388,6 @@ def test_cache_control_and_vary(client):
 
 
 def test_gzip_for_clients_that_accept_it(client):
-    import gzip
-
     plain = client.get("/all.atom")
     zipped = client.get("/all.atom", headers={"Accept-Encoding": "gzip, deflate"})
     assert zipped.headers["Content-Encoding"] == "gzip"
@@ -401,12 +417,184 @@ def test_only_get_and_head_are_served_and_errors_are_plain(client, app):
     assert b"Traceback" not in response.data
 
 
+def test_request_bodies_over_1_kib_are_refused(client):
+    for method in (client.get, client.post):
+        response = method("/all.rss", data="x" * 2000)
+        assert response.status_code == 413
+        assert response.mimetype == "text/plain"
+    assert client.get("/all.rss", data="x" * 100).status_code == 200
+
+
+def _status(request: urllib.request.Request) -> int:
+    try:
+        with LOCAL.open(request, timeout=5) as response:
+            return response.status
+    except HTTPError as e:
+        e.close()
+        return e.code
+
+
 def test_the_real_server_refuses_oversized_requests(server):
-    request = urllib.request.Request(server + "all.atom", headers={"X-Big": "x" * 20_000})
-    with pytest.raises(HTTPError) as info:
-        LOCAL.open(request, timeout=5)
-    info.value.close()
-    assert info.value.code in (400, 413, 431)
+    url = server + "all.atom"
+    assert _status(urllib.request.Request(url, headers={"X-Big": "x" * 20_000})) == 431
+    assert _status(urllib.request.Request(url, data=b"x" * 2000)) == 413
+    assert _status(urllib.request.Request(url + "?q=" + "a+" * 600)) == 400
+    assert _status(urllib.request.Request(url, method="DELETE")) == 405
     # and it still serves everyone else
-    with LOCAL.open(server + "all.atom", timeout=5) as response:
-        assert response.status == 200
+    assert _status(urllib.request.Request(url, headers={"X-Fine": "x" * 10_000})) == 200
+
+
+# --- the fast path ---------------------------------------------------------------------------
+
+CONDITIONS = [
+    {},
+    {"If-None-Match": "{etag}"},
+    {"If-None-Match": '"something-else"'},
+    {"If-None-Match": "W/{etag}"},
+    {"If-None-Match": '"other", {etag}'},
+    {"If-None-Match": "*"},
+    {"If-None-Match": ""},
+    {"If-Modified-Since": "{last_modified}"},
+    {"If-Modified-Since": "Sun, 01 Jan 2090 00:00:00 GMT"},
+    {"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"},
+    {"If-Modified-Since": "not a date"},
+    {"If-None-Match": '"something-else"', "If-Modified-Since": "{last_modified}"},
+    {"If-None-Match": "{etag}", "If-Match": '"nope"'},
+]
+ENCODINGS = [None, "gzip", "gzip, deflate, br", "br", "gzip;q=0", "*", "identity"]
+
+
+def _answer(wsgi_app, path: str, method: str, headers: dict) -> tuple:
+    response = Client(wsgi_app).open(path, method=method, headers=headers)
+    kept = [(k, v) for k, v in response.headers.items() if k != "Date"]
+    return response.status, kept, response.get_data()
+
+
+def test_the_fast_path_answers_exactly_as_the_app(site, app):
+    """Every request the fast path may answer gets the app's own status, headers and bytes."""
+    site.write("third.md", article(n=3, title=THIRD, topics=["Chips"]))
+    app.extensions["feeds"].refresh()
+    fast = app.wsgi_app
+    assert isinstance(fast, FastPath)
+    paths = ["/", "/index.html", "/all.rss", "/all.atom", "/all.json", "/topics/ai.rss"]
+    paths += ["/topics/chips.html", "/feeds.opml", "/nope.rss", "/all.rss/", "/all.rss?_=1"]
+    replayed = 0
+    for path, method, encoding, condition in itertools.product(
+        paths, ["GET", "HEAD"], ENCODINGS, CONDITIONS
+    ):
+        headers = {"Accept-Encoding": encoding} if encoding else {}
+        first = Client(fast.app).get(path, headers=headers).headers
+        etag, last_modified = first.get("ETag", ""), first.get("Last-Modified", "")
+        headers.update(
+            {k: v.format(etag=etag, last_modified=last_modified) for k, v in condition.items()}
+        )
+        environ = EnvironBuilder(path=path, method=method, headers=headers).get_environ()
+        replayed += fast._reply(environ) is not None
+
+        assert _answer(fast, path, method, headers) == _answer(fast.app, path, method, headers), (
+            path,
+            method,
+            headers,
+        )
+    assert replayed > 500  # most of them were answered by the fast path itself
+
+
+def test_the_fast_path_leaves_unusual_requests_to_the_app(client, app):
+    fast = app.wsgi_app
+    etag = client.get("/all.rss").headers["ETag"]
+
+    def replays(path="/all.rss", method="GET", **options) -> bool:
+        return (
+            fast._reply(EnvironBuilder(path=path, method=method, **options).get_environ())
+            is not None
+        )
+
+    assert replays() and replays(method="HEAD") and replays(path="/")
+    assert replays(headers={"If-None-Match": etag})
+    assert not replays(path="/all.rss?limit=1")
+    assert not replays(method="POST")
+    assert not replays(path="/nope.rss")
+    assert not replays(data="x")
+    assert not replays(headers={"If-None-Match": f"W/{etag}"})
+    assert not replays(headers={"If-Match": etag})
+    assert not replays(headers={"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"})
+
+
+def test_the_fast_path_starts_reloads_and_serves_the_new_feeds(site):
+    site.configure(serve={"reload_interval": 0})
+    site.write("first.md", article(n=1, title=FIRST))
+    app = create_app(site.config_path)
+    client = app.test_client()
+    old = client.get("/all.rss", headers={"Accept-Encoding": "gzip"})
+    old_state = app.extensions["feeds"].state
+    assert old_state.replies  # answered from recorded replies
+
+    site.write("second.md", article(n=2, title=SECOND))
+    deadline = time.monotonic() + 5
+    while app.extensions["feeds"].state is old_state and time.monotonic() < deadline:
+        client.get("/all.rss", headers={"Accept-Encoding": "gzip"})  # only the fast path
+        time.sleep(0.05)
+
+    new = client.get("/all.rss", headers={"Accept-Encoding": "gzip"})
+    assert titles(gzip.decompress(new.data)) == [SECOND, FIRST]
+    assert new.headers["ETag"] != old.headers["ETag"]
+    again = client.get(
+        "/all.rss", headers={"Accept-Encoding": "gzip", "If-None-Match": old.headers["ETag"]}
+    )
+    assert again.status_code == 200
+
+
+def _raw(url: str, headers: dict, method: str = "GET") -> tuple:
+    request = urllib.request.Request(url, headers=headers, method=method)
+    try:
+        response = LOCAL.open(request, timeout=5)
+    except HTTPError as e:
+        response = e
+    with response:
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        assert headers.pop("date").endswith(" GMT")  # the server's own, on every answer
+        return response.status, headers, response.read()
+
+
+def test_over_http_the_fast_path_and_the_app_send_the_same_response(server):
+    """``?_=1`` changes nothing in the answer but sends the request through the app."""
+    url = server + "all.atom"
+    etag = _raw(url, {"Accept-Encoding": "gzip"})[1]["etag"]
+    for method in ("GET", "HEAD"):
+        for headers in (
+            {},
+            {"Accept-Encoding": "gzip"},
+            {"Accept-Encoding": "gzip", "If-None-Match": etag},
+        ):
+            fast = _raw(url, headers, method)
+            assert fast == _raw(url + "?_=1", headers, method), (method, headers)
+            assert fast[0] in (200, 304)
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(n) for f in Path(f"/proc/{pid}/task").glob("*/children") for n in f.read_text().split()
+    ]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_feeds_serve_stops_cleanly_on_sigterm_and_sigint(site, tmp_path, sig):
+    site.write("first.md", article(n=1, title=FIRST))
+    port = free_port()
+    with serving(site.config_path, port, tmp_path / "serve.log"):
+        [main] = [
+            pid
+            for pid in _children(os.getpid())
+            if f"{port}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        [worker] = _children(main)  # granian's worker process
+
+        os.kill(main, sig)
+
+        deadline = time.monotonic() + 10
+        while (done := os.waitpid(main, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert done[0] == main, "still running"
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+        assert not Path(f"/proc/{worker}").exists()
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()

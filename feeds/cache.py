@@ -1,0 +1,110 @@
+"""The parse cache on disk, so that `feeds build` re-reads only the article files that
+changed since the last build.
+
+It lives in the output folder as ``.feeds-cache`` (a dot file: the nginx config in
+``deploy/`` refuses those, and ``feeds serve`` only serves rendered files) and holds plain
+values only, written with :mod:`marshal`: loading it can build no object but strings,
+numbers and tuples, so a tampered file can at worst give wrong articles until the files
+change, never run code. A file written by another version of the parsing code, or one
+that does not load, is ignored: the build then reads every article file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import marshal
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from feeds import articles, model, text
+from feeds.articles import ArticleCache, Stamp
+from feeds.errors import Problem
+from feeds.model import Article, Image, Provider, Related
+
+log = logging.getLogger(__name__)
+
+CACHE_FILE = ".feeds-cache"
+# The parsing code and the Python that wrote a cache: any change to them makes it stale.
+VERSION = hashlib.blake2b(
+    b"".join(Path(m.__file__).read_bytes() for m in (articles, model, text)) + sys.version.encode()
+).hexdigest()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def restore(cache: ArticleCache, folder: Path) -> int:
+    """Fill ``cache`` from ``folder``'s cache file; the number of entries taken."""
+    try:
+        data = marshal.loads((folder / CACHE_FILE).read_bytes())
+        if data[0] != VERSION:
+            return 0
+        entries = {path: (Stamp(*stamp), _thaw(value)) for path, stamp, value in data[1]}
+    except FileNotFoundError:
+        return 0
+    except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError) as e:
+        log.warning("%s: ignored, every article file is read again (%s)", CACHE_FILE, e)
+        return 0
+    cache.update(entries)
+    return len(entries)
+
+
+def save(cache: ArticleCache, folder: Path) -> None:
+    """Write ``cache`` into ``folder`` atomically; a failure is only logged."""
+    entries = [
+        (path, (s.mtime_ns, s.ctime_ns, s.size, s.inode), _freeze(value))
+        for path, (s, value) in cache.settled().items()
+    ]
+    target = folder / CACHE_FILE
+    temp = folder / f"{CACHE_FILE}.{os.getpid()}.tmp"  # export removes any left by a kill
+    body = marshal.dumps((VERSION, entries))
+    try:
+        if target.exists() and target.read_bytes() == body:
+            return
+        temp.write_bytes(body)
+        os.replace(temp, target)
+    except OSError as e:
+        temp.unlink(missing_ok=True)
+        log.warning("%s: not saved (%s)", target, e.strerror)
+
+
+def _freeze(value: Article | Problem) -> tuple:
+    if isinstance(value, Problem):
+        return ("problem", value.source, value.message, value.line)
+    image = value.image and (value.image.url, value.image.width, value.image.height)
+    return (
+        "article",
+        value.source,
+        value.id,
+        value.title,
+        value.excerpt,
+        (value.published - _EPOCH) // _MICROSECOND,
+        (value.provider.name, value.provider.domain),
+        value.topics,
+        value.quality,
+        image,
+        tuple((r.title, r.url, r.provider) for r in value.related),
+        value.category,
+        value.type,
+    )
+
+
+def _thaw(frozen: tuple) -> Article | Problem:
+    if frozen[0] == "problem":
+        return Problem(*frozen[1:])
+    _, source, id, title, excerpt, micros, provider, topics, quality, image, related, *rest = frozen
+    return Article(
+        source,
+        id,
+        title,
+        excerpt,
+        _EPOCH + micros * _MICROSECOND,
+        Provider(*provider),
+        topics,
+        quality,
+        image and Image(*image),
+        tuple(Related(*r) for r in related),
+        *rest,
+    )
