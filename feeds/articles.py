@@ -215,8 +215,8 @@ class Stamp:
 
 
 SETTLED_NS = 2_000_000_000
-# Files to parse at once before processes on the other cores are worth their start-up.
-PARALLEL_FROM = 2000
+# Files each worker process must have to parse for its start-up to be worth it.
+PER_WORKER = 1000
 CHUNK = 250  # files a worker process reads per task
 
 Track = Callable[[Iterator, int], Iterable]  # wraps results as they come, e.g. in a progress bar
@@ -240,7 +240,7 @@ class ArticleCache:
         """Take ``entries``, e.g. saved by an earlier process; :meth:`load` checks each stamp."""
         self._entries.update(entries)
 
-    def load(self, paths: Sequence[str], track: Track = _untracked) -> list[Article | Problem]:
+    def load(self, paths: Sequence[str], track: Track | None = None) -> list[Article | Problem]:
         """The article or problem of each path, in order."""
         stamps: dict[str, Stamp] = {}
         results: dict[str, Article | Problem] = {}
@@ -254,6 +254,7 @@ class ArticleCache:
             if hit and hit[0] == stamp:
                 results[path] = hit[1]
         misses = [p for p in stamps if p not in results]
+        track = track or _untracked
         results.update(zip(misses, track(read_all(misses), len(misses)), strict=True))
         # File times tick coarsely (a few ms): a file written again in the same tick with the
         # same size keeps its stamp. A stamp is trusted once the file is older than that.
@@ -267,7 +268,7 @@ class ArticleCache:
 
 def read_all(paths: Sequence[str]) -> Iterator[Article | Problem]:
     """:func:`read` of each path, in order; many files are parsed on all the cores."""
-    workers = min(len(os.sched_getaffinity(0)), len(paths) // (PARALLEL_FROM // 2))
+    workers = min(len(os.sched_getaffinity(0)), len(paths) // PER_WORKER)
     if workers < 2:
         yield from map(read, paths)
         return

@@ -11,6 +11,7 @@ that does not load, is ignored: the build then reads every article file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import marshal
@@ -27,19 +28,22 @@ from feeds.model import Article, Image, Provider, Related
 log = logging.getLogger(__name__)
 
 CACHE_FILE = ".feeds-cache"
-# The parsing code and the Python that wrote a cache: any change to them makes it stale.
-VERSION = hashlib.blake2b(
-    b"".join(Path(m.__file__).read_bytes() for m in (articles, model, text)) + sys.version.encode()
-).hexdigest()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+
+
+@functools.cache  # read when a build needs it, not when any command starts
+def version() -> str:
+    """The parsing code and the Python that wrote a cache: any change to them makes it stale."""
+    sources = b"".join(Path(m.__file__).read_bytes() for m in (articles, model, text))
+    return hashlib.blake2b(sources + sys.version.encode()).hexdigest()
 
 
 def restore(cache: ArticleCache, folder: Path) -> int:
     """Fill ``cache`` from ``folder``'s cache file; the number of entries taken."""
     try:
         data = marshal.loads((folder / CACHE_FILE).read_bytes())
-        if data[0] != VERSION:
+        if data[0] != version():
             return 0
         entries = {path: (Stamp(*stamp), _thaw(value)) for path, stamp, value in data[1]}
     except FileNotFoundError:
@@ -59,7 +63,7 @@ def save(cache: ArticleCache, folder: Path) -> None:
     ]
     target = folder / CACHE_FILE
     temp = folder / f"{CACHE_FILE}.{os.getpid()}.tmp"  # export removes any left by a kill
-    body = marshal.dumps((VERSION, entries))
+    body = marshal.dumps((version(), entries))
     try:
         if target.exists() and target.read_bytes() == body:
             return

@@ -66,7 +66,7 @@ class Publisher:
         config = config or self.load_config()
         paths, problems = find(config.articles_folder, config["articles.patterns"])
         articles: list[Article] = []
-        for result in self.cache.load(paths, *([track] if track else [])):
+        for result in self.cache.load(paths, track):
             (problems if isinstance(result, Problem) else articles).append(result)
         feeds = tuple(select(articles, config))
         renderer = Renderer(config)
