@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import logging
 import math
@@ -12,7 +13,7 @@ import reprlib
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -158,44 +159,94 @@ _HANDLER = _Handler()
 def find(folder: Path, patterns: Iterable[str]) -> tuple[list[str], list[Problem]]:
     """Paths of the article files under ``folder`` matching ``patterns``, sorted; and what
     was passed over. Paths are text: a Path object each costs more than finding the file."""
-    root = folder.resolve()
-    if not root.is_dir():
-        raise ArticleError(folder, "articles folder not found")
-    names: set[str] = set()
-    for pattern in patterns:  # glob.glob on names: pathlib's glob is several times slower
-        names.update(glob.glob(pattern, root_dir=folder, recursive=True, include_hidden=True))
-    found = []
-    problems = []
-    inside: dict[str, bool] = {}  # by folder: whether it resolves inside the root
-    # Sorted by folder, then name, as Path objects would be (\0 sorts before any character).
-    for name in sorted(names, key=lambda name: name.replace(os.sep, "\0")):
-        path = os.path.join(folder, name)
+    return Finder(folder, patterns).all()
+
+
+class Finder:
+    """The article files in a folder: all of them, or what one path is now. Remembers the
+    folders and symbolic links it met, which a watcher of the folder may not see into."""
+
+    def __init__(self, folder: Path, patterns: Iterable[str]):
+        self.folder = folder
+        self.patterns = tuple(patterns)
+        self.root = folder.resolve()
+        if not self.root.is_dir():
+            raise ArticleError(folder, "articles folder not found")
+        self.links: set[str] = set()  # article files that are symbolic links
+        self.folders: dict[str, bool] = {}  # folders of the files met: inside the root?
+
+    def all(self) -> tuple[list[str], list[Problem]]:
+        """:func:`find`."""
+        names: set[str] = set()
+        for pattern in self.patterns:  # glob.glob on names: pathlib's glob is much slower
+            names.update(
+                glob.glob(pattern, root_dir=self.folder, recursive=True, include_hidden=True)
+            )
+        found = []
+        problems = []
+        for name in sorted(names, key=path_order):
+            result = self._examine(os.path.join(self.folder, name))
+            if isinstance(result, Problem):
+                problems.append(result)
+            elif result is not None:
+                found.append(result)
+        return found, problems
+
+    def check(self, path: str) -> str | Problem | None:
+        """``path`` (as :meth:`all` would join it) if :meth:`all` would list it now, the
+        problem it would report, or None: not an article file (any more)."""
+        if not matches(os.path.relpath(path, self.folder), self.patterns):
+            return None
+        return self._examine(path)
+
+    def _examine(self, path: str) -> str | Problem | None:
         try:
             mode = os.lstat(path).st_mode
         except FileNotFoundError:  # removed since it was listed
-            continue
+            return None
         try:
             if stat.S_ISLNK(mode):
-                contained = Path(path).resolve().is_relative_to(root)
+                self.links.add(path)
+                contained = Path(path).resolve().is_relative_to(self.root)
                 mode = os.stat(path).st_mode if contained else mode
             else:  # only the folder can lead elsewhere: resolve each folder once
                 parent = os.path.dirname(path)
-                if parent not in inside:
-                    inside[parent] = Path(parent).resolve().is_relative_to(root)
-                contained = inside[parent]
+                if parent not in self.folders:
+                    self.folders[parent] = Path(parent).resolve().is_relative_to(self.root)
+                contained = self.folders[parent]
         except FileNotFoundError:
-            problems.append(Problem(path, "skipped: a symbolic link to nothing"))
-            continue
+            return Problem(path, "skipped: a symbolic link to nothing")
         except (OSError, RuntimeError):  # a symlink loop: RuntimeError before Python 3.13
-            problems.append(Problem(path, "skipped: a symbolic link that loops"))
-            continue
+            return Problem(path, "skipped: a symbolic link that loops")
         if not contained:
-            problems.append(Problem(path, "skipped: leads outside the articles folder"))
-        elif not stat.S_ISREG(mode):
-            problems.append(Problem(path, "skipped: not a regular file"))
-        else:
-            found.append(path)
-    return found, problems
+            return Problem(path, "skipped: leads outside the articles folder")
+        if not stat.S_ISREG(mode):
+            return Problem(path, "skipped: not a regular file")
+        return path
+
+
+def path_order(path: str) -> str:
+    """Sorts paths by folder, then name, as Path objects would (\\0 sorts before any character)."""
+    return path.replace(os.sep, "\0")
+
+
+def matches(name: str, patterns: Iterable[str]) -> bool:
+    """Whether :func:`find` lists ``name`` (relative to the folder) for one of ``patterns``:
+    glob's rules, with ``**`` as zero or more folders and hidden names included."""
+    parts = name.split(os.sep)
+    return any(_matches(parts, pattern.split("/")) for pattern in patterns)
+
+
+def _matches(parts: list[str], pattern: list[str]) -> bool:
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_matches(parts[k:], pattern[1:]) for k in range(len(parts) + 1))
+    return (
+        bool(parts)
+        and fnmatch.fnmatchcase(parts[0], pattern[0])
+        and _matches(parts[1:], pattern[1:])
+    )
 
 
 @dataclass(frozen=True)
@@ -241,7 +292,23 @@ class ArticleCache:
         self._entries.update(entries)
 
     def load(self, paths: Sequence[str], track: Track | None = None) -> list[Article | Problem]:
-        """The article or problem of each path, in order."""
+        """The article or problem of each path, in order; forgets every other path."""
+        self._entries, results = self._look(paths, track)
+        return [results[p] for p in paths]
+
+    def refresh(
+        self, paths: Collection[str], gone: Iterable[str] = ()
+    ) -> dict[str, Article | Problem]:
+        """The article or problem of each of ``paths``, by path; forgets ``gone`` and keeps
+        every other path as it was."""
+        entries, results = self._look(paths, None)
+        for path in gone:
+            self._entries.pop(path, None)
+        self._entries.update(entries)
+        return results
+
+    def _look(self, paths: Iterable[str], track: Track | None) -> tuple[dict, dict]:
+        """Entries and results for ``paths``: files whose stamps match are not read again."""
         stamps: dict[str, Stamp] = {}
         results: dict[str, Article | Problem] = {}
         for path in paths:
@@ -259,11 +326,11 @@ class ArticleCache:
         # File times tick coarsely (a few ms): a file written again in the same tick with the
         # same size keeps its stamp. A stamp is trusted once the file is older than that.
         settled = time.time_ns() - SETTLED_NS
-        self._entries = {
+        entries = {
             path: (stamp if stamp.ctime_ns < settled else None, results[path])
             for path, stamp in stamps.items()
         }
-        return [results[p] for p in paths]
+        return entries, results
 
 
 def read_all(paths: Sequence[str]) -> Iterator[Article | Problem]:

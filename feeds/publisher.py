@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 from feeds import config as config_module
-from feeds.articles import ArticleCache, Stamp, Track, find
+from feeds.articles import ArticleCache, Finder, Stamp, Track, find, path_order
 from feeds.config import Config
 from feeds.errors import FeedsError, Problem
 from feeds.model import Article, Feed, Rendered
 from feeds.pages import render_pages
 from feeds.render import FORMATS, Memo, Renderer
-from feeds.select import select
+from feeds.select import Selection
+from feeds.watch import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -43,52 +44,140 @@ class Publisher:
         self.config_path = Path(config_path)
         self.cache = ArticleCache()  # parsed files; feeds.cache saves it between processes
         self._memo = Memo()
+        self._last: _Sources | None = None
 
     def load_config(self) -> Config:
         return config_module.load(self.config_path)
 
-    def build(self, config: Config | None = None, track: Track | None = None) -> Snapshot:
+    def build(
+        self,
+        config: Config | None = None,
+        track: Track | None = None,
+        changed: Collection[str] | None = None,
+    ) -> Snapshot:
         """See :meth:`_build`. The cyclic garbage collector is paused meanwhile: a build
         makes millions of objects and almost no cycles, and with 100,000 articles alive each
         of its full passes took longer than the rest of a rebuild."""
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._build(config, track)
+            return self._build(config, track, changed)
         finally:
             if collecting:
                 gc.enable()
 
-    def _build(self, config: Config | None, track: Track | None) -> Snapshot:
+    def _build(
+        self, config: Config | None, track: Track | None, changed: Collection[str] | None
+    ) -> Snapshot:
         """Read, select and render. Raises ConfigError (before any work) on a bad config.
 
-        ``track`` wraps the results of the files read, e.g. in a progress bar."""
+        ``track`` wraps the results of the files read, e.g. in a progress bar. ``changed``,
+        from a :class:`feeds.watch.Watcher`, names the only article files that may have
+        changed since the last build: no other file is looked at. It is not used after a
+        change of config."""
         config = config or self.load_config()
-        paths, problems = find(config.articles_folder, config["articles.patterns"])
-        articles: list[Article] = []
-        for result in self.cache.load(paths, track):
-            (problems if isinstance(result, Problem) else articles).append(result)
-        feeds = tuple(select(articles, config))
+        sources = self._last if self._last and self._last.config == config else None
+        self._last = None  # until this build is done: a failed one leaves its sources half-changed
+        sources = sources or _Sources(config)
+        if changed is None:
+            sources.read_all(self.cache, track)
+        else:
+            sources.read_changed(self.cache, changed)
+        self._last = sources
+        feeds = tuple(sources.selection.feeds())
         renderer = Renderer(config)
         self._memo.start(config)
         files = {r.path: r for r in renderer.render_all(feeds, self._memo)}
         files.update((r.path, r) for r in render_pages(feeds, renderer, self._memo))
+        problems = sources.problems()
         for problem in problems:
             log.warning("%s", problem)
-        return Snapshot(config, feeds, MappingProxyType(files), len(articles), tuple(problems))
+        articles = len(sources.results) + len(sources.skipped) - len(problems)
+        return Snapshot(config, feeds, MappingProxyType(files), articles, problems)
+
+    def watchable(self, watcher: Watcher) -> bool:
+        """Whether ``watcher`` sees every change to the files of the last build: not when
+        they lie in folders reached through symbolic links, or the patterns use ``.``."""
+        last = self._last
+        return (
+            last is not None
+            and watcher.folder == last.config.articles_folder
+            and last.finder.folders.keys() <= watcher.folders()
+            and all(_plain(pattern) for pattern in last.finder.patterns)
+        )
 
     def inputs(self) -> tuple:
         """A cheap fingerprint of the config and article files: it changes when they do."""
-        stamps: list = [_stamp(self.config_path)]
+        stamps: list = [file_stamp(self.config_path)]
         try:
             config = self.load_config()
             paths, _ = find(config.articles_folder, config["articles.patterns"])
         except FeedsError:  # a broken config or folder is picked up by the build that follows
             return tuple(stamps)
-        return (*stamps, *((p, _stamp(p)) for p in paths))
+        return (*stamps, *((p, file_stamp(p)) for p in paths))
 
 
-def _stamp(path: str | Path) -> Stamp | None:
+def _articles(results: Iterable[Article | Problem]) -> list[Article]:
+    return [r for r in results if isinstance(r, Article)]
+
+
+def _plain(pattern: str) -> bool:
+    return all(part not in ("", ".") for part in pattern.split("/"))
+
+
+class _Sources:
+    """The article files of the last build, what they held and the feeds they made."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.finder = Finder(config.articles_folder, config["articles.patterns"])
+        self.skipped: dict[str, Problem] = {}  # files passed over, by path
+        self.results: dict[str, Article | Problem] = {}  # article files, by path
+        self.selection = Selection(config)
+
+    def read_all(self, cache: ArticleCache, track: Track | None) -> None:
+        """Look at every file (reading those that changed)."""
+        paths, skipped = self.finder.all()
+        self.skipped = {p.source: p for p in skipped}
+        results = dict(zip(paths, cache.load(paths, track), strict=True))
+        before, self.results = self.results, results
+        self.selection.update(
+            added=_articles(r for p, r in results.items() if before.get(p) is not r),
+            removed=_articles(r for p, r in before.items() if results.get(p) is not r),
+        )
+
+    def read_changed(self, cache: ArticleCache, changed: Collection[str]) -> None:
+        """Look at the files in ``changed`` only, and at the symbolic links, whose targets'
+        changes a watcher names by the target's path."""
+        members: list[str] = []
+        gone: list[str] = []
+        for path in {*changed, *self.finder.links}:
+            found = self.finder.check(path)
+            self.skipped.pop(path, None)
+            if isinstance(found, Problem):
+                self.skipped[path] = found
+            if found == path:
+                members.append(path)
+            elif path in self.results:
+                gone.append(path)
+        fresh = cache.refresh(members, gone)
+        new = {p: r for p, r in fresh.items() if self.results.get(p) is not r}
+        old = [self.results.pop(p) for p in (*gone, *new) if p in self.results]
+        self.results.update(new)
+        self.selection.update(added=_articles(new.values()), removed=_articles(old))
+
+    def problems(self) -> tuple[Problem, ...]:
+        """What was passed over or could not be read, in path order."""
+        unread = (r for r in self.results.values() if isinstance(r, Problem))
+        return tuple(sorted([*self.skipped.values(), *unread], key=_problem_order))
+
+
+def _problem_order(problem: Problem) -> tuple:
+    return path_order(problem.source)
+
+
+def file_stamp(path: str | Path) -> Stamp | None:
+    """The file's :class:`Stamp`, or None if it cannot be had."""
     try:
         return Stamp.of(path)
     except OSError:

@@ -1,10 +1,11 @@
-"""Articles → feeds: the quality filter, per-feed dedupe and grouping, in one pass."""
+"""Articles → feeds: the quality filter, per-feed dedupe and grouping."""
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter, defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from operator import itemgetter
 
 from feeds.config import Config
 from feeds.model import Article, Feed, FeedSpec
@@ -25,27 +26,17 @@ def _newest_first(article: Article) -> tuple:
     return (-article.published.timestamp(), article.id)
 
 
-@dataclass
-class _Group:
-    """A feed being collected: the best copy of each story, and the names it was called by."""
-
-    items: dict[str, Article]
-    names: Counter
-
-    def add(self, article: Article, name: str) -> None:
-        """Add articles newest first: the items then stay in that order."""
-        current = self.items.get(article.id)
-        if current is None:
-            self.items[article.id] = article
-        elif _rank(article) > _rank(current):
-            del self.items[article.id]  # an older copy wins: it moves down to its place
-            self.items[article.id] = article
-        self.names[name] += 1
-
-    @property
-    def name(self) -> str:
-        # The most used spelling; ties go to the alphabetically first, for stable titles.
-        return min(self.names.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+def _grouped(members: list[Member]) -> tuple[tuple[Article, ...], str]:
+    """A feed's items, the best copy of each story, newest first; and the name most of its
+    articles call it by (of equals, the alphabetically first, for stable titles)."""
+    items: dict[str, Article] = {}
+    for _, article, _ in members:
+        current = items.setdefault(article.id, article)
+        if current is not article and _rank(article) > _rank(current):
+            del items[article.id]  # an older copy wins: it moves down to its place
+            items[article.id] = article
+    names = Counter(member[2] for member in members)
+    return tuple(items.values()), min(names.items(), key=lambda kv: (-kv[1], kv[0]))[0]
 
 
 class _Thresholds:
@@ -72,31 +63,89 @@ def _wanted(config: Config, kind: str):
 def select(articles: Iterable[Article], config: Config) -> list[Feed]:
     """Group articles into every configured feed: each feed's whole history, newest first,
     one item per story (the renderer pages it)."""
-    limits = _Thresholds(config)
-    want_topic, want_provider = _wanted(config, "topics"), _wanted(config, "providers")
-    groups: dict[tuple[str, str], _Group] = defaultdict(lambda: _Group({}, Counter()))
+    selection = Selection(config)
+    selection.update(added=articles)
+    return selection.feeds()
 
-    want_all = config["feeds.all"]
-    for article in sorted(articles, key=_newest_first):
-        if want_all and limits.passes(article.quality, None):
-            groups["all", ""].add(article, "")
+
+Key = tuple[str, str]  # (kind, key) of a feed
+Member = tuple[tuple, Article, str]  # (_newest_first, article, the name it gives the feed)
+_order = itemgetter(0)
+
+
+class Selection:
+    """The feeds of a set of articles that changes: :meth:`update` takes articles in and
+    out, and :meth:`feeds` regroups only the feeds whose articles changed, so a server that
+    sees one file change does not regroup 100,000 articles. Its feeds are always those
+    :func:`select` makes of the same articles; the feeds that did not change are the same
+    objects as before."""
+
+    def __init__(self, config: Config):
+        self._config = config
+        self._limits = _Thresholds(config)
+        self._want_all = config["feeds.all"]
+        self._want_topic = _wanted(config, "topics")
+        self._want_provider = _wanted(config, "providers")
+        # Every copy of every story each feed takes, newest first.
+        self._members: dict[Key, list[Member]] = defaultdict(list)
+        self._feeds: dict[Key, Feed | None] = {}  # None: too few articles to publish
+        self._dirty: set[Key] = set()
+
+    def update(self, added: Iterable[Article] = (), removed: Iterable[Article] = ()) -> None:
+        """Take ``removed`` out (the very objects that were added) and ``added`` in."""
+        for article in removed:
+            order = _newest_first(article)
+            for key, _ in self._memberships(article):
+                members = self._members[key]
+                at = bisect.bisect_left(members, order, key=_order)
+                while members[at][1] is not article:
+                    at += 1
+                del members[at]
+                self._dirty.add(key)
+        for article in sorted(added, key=_newest_first):
+            member_of = (_newest_first(article), article)
+            for key, name in self._memberships(article):
+                members = self._members[key]
+                member = (*member_of, name)
+                if not members or members[-1][0] <= member[0]:
+                    members.append(member)  # all of a first build: it comes sorted
+                else:
+                    bisect.insort_right(members, member, key=_order)
+                self._dirty.add(key)
+
+    def _memberships(self, article: Article) -> Iterator[tuple[Key, str]]:
+        """The feeds ``article`` belongs in, with the name it calls each by."""
+        limits = self._limits
+        if self._want_all and limits.passes(article.quality, None):
+            yield ("all", ""), ""
         for topic in article.topics:
             slug = slugify(topic)
-            if want_topic(slug) and limits.passes(article.quality, limits.topics.get(slug)):
-                groups["topic", slug].add(article, topic)
+            if self._want_topic(slug) and limits.passes(article.quality, limits.topics.get(slug)):
+                yield ("topic", slug), topic
         domain = article.provider.domain
-        if want_provider(domain) and limits.passes(article.quality, limits.providers.get(domain)):
-            groups["provider", domain].add(article, article.provider.name)
+        if self._want_provider(domain) and limits.passes(
+            article.quality, limits.providers.get(domain)
+        ):
+            yield ("provider", domain), article.provider.name
 
-    feeds = []
-    min_provider = config["feeds.providers.min_articles"]
-    for (kind, key), group in sorted(
-        groups.items(), key=lambda kv: (_KIND_ORDER[kv[0][0]], kv[0][1])
-    ):
-        if kind == "provider" and len(group.items) < min_provider:
-            continue
-        feeds.append(Feed(_spec(kind, key, group.name, config), tuple(group.items.values())))
-    return feeds
+    def feeds(self) -> list[Feed]:
+        """Every feed to publish, in a stable order: all, topics, providers."""
+        min_provider = self._config["feeds.providers.min_articles"]
+        for key in self._dirty:
+            members = self._members[key]
+            if not members:
+                del self._members[key]
+                self._feeds.pop(key, None)
+                continue
+            items, name = _grouped(members)
+            kind = key[0]
+            if kind == "provider" and len(items) < min_provider:
+                self._feeds[key] = None
+            else:
+                self._feeds[key] = Feed(_spec(kind, key[1], name, self._config), items)
+        self._dirty.clear()
+        ordered = sorted(self._feeds.items(), key=lambda kv: (_KIND_ORDER[kv[0][0]], kv[0][1]))
+        return [feed for _, feed in ordered if feed is not None]
 
 
 _KIND_ORDER = {"all": 0, "topic": 1, "provider": 2}

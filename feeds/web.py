@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,8 +23,9 @@ from werkzeug.http import parse_accept_header
 from feeds.errors import FeedsError
 from feeds.filters import ItemFilter
 from feeds.model import Document, Feed, Rendered
-from feeds.publisher import Publisher, Snapshot, feed_urls
+from feeds.publisher import Publisher, Snapshot, feed_urls, file_stamp
 from feeds.render import FORMATS, Format, Renderer
+from feeds.watch import QUIET, Watcher
 from feeds.websub import Notifier
 
 log = logging.getLogger(__name__)
@@ -61,32 +64,78 @@ class State:
 class LiveFeeds:
     """The current state, rebuilt in the background when the input files change.
 
-    A request never waits for a rebuild: it is served from the last good snapshot, and a
-    config or folder that turns bad is logged while the last good feeds stay up.
+    Where the kernel tells which files change (:class:`feeds.watch.Watcher`), a thread
+    rebuilds as soon as they do and reads only those files; elsewhere the files are scanned
+    every ``serve.reload_interval`` seconds while requests come. A request never waits for
+    a rebuild: it is served from the last good snapshot, and a config or folder that turns
+    bad is logged while the last good feeds stay up.
     """
 
-    def __init__(self, publisher: Publisher):
+    def __init__(self, publisher: Publisher, watch: bool = True):
         self.publisher = publisher
-        self._inputs = publisher.inputs()
-        snapshot = publisher.build()  # a bad config at start-up is the caller's to report
+        config = publisher.load_config()  # a bad config at start-up is the caller's to report
+        self._config_stamp = file_stamp(publisher.config_path)
+        # Watching starts before the first build reads the files: no change goes unseen.
+        self._watcher = _watcher(config.articles_folder) if watch else None
+        self._inputs = None if self._watcher else publisher.inputs()
+        snapshot = publisher.build(config)
+        self._rescan = False  # the next build looks at every file
+        self._check_watcher()
         now = _now()
         self.state = State(snapshot, {path: now for path in snapshot.files})
         self._checked = time.monotonic()
         self._lock = threading.Lock()
+        self._rebuilds = 0
         self._notifier: Notifier | None = None
+        self._follower: int | None = None  # the process whose thread follows the watcher
 
     def current(self) -> State:
-        """The state to serve; starts a background reload when it is time to look."""
+        """The state to serve. Starts the thread that follows the watcher, in the process
+        that serves (a server's worker is forked from the one that built, without its
+        threads); without a watcher, starts a background reload when it is time to look."""
+        if self._watcher:
+            if self._follower != os.getpid():
+                self._follow_here()
+            return self.state
         interval = self.state.snapshot.config["serve.reload_interval"]
         if time.monotonic() - self._checked >= interval and self._lock.acquire(blocking=False):
             self._checked = time.monotonic()
             threading.Thread(target=self._refresh_locked, daemon=True).start()
         return self.state
 
-    def refresh(self) -> bool:
-        """Rebuild now if the inputs changed; True if the feeds were rebuilt."""
+    def _follow_here(self) -> None:
         with self._lock:
-            return self._refresh()
+            if self._follower != os.getpid():
+                self._follower = os.getpid()
+                threading.Thread(
+                    target=self._follow, args=(weakref.ref(self),), name="feeds-watch", daemon=True
+                ).start()
+
+    def refresh(self) -> bool:
+        """Bring the feeds up to date with the files as they are now; True if they were
+        rebuilt meanwhile (by this call or by the watching thread)."""
+        seen = self._rebuilds
+        with self._lock:
+            self._refresh()
+        return self._rebuilds != seen
+
+    @staticmethod
+    def _follow(ref: weakref.ref[LiveFeeds]) -> None:
+        """The watching thread: rebuilds when files change, for as long as the LiveFeeds
+        lives. It holds it weakly, so that an app dropped (in tests) is collected, its
+        watcher closed and this thread ended."""
+        while (live := ref()) and (watcher := live._watcher):
+            # The config file is looked at on each wake-up, at least every reload_interval.
+            interval = max(live.state.snapshot.config["serve.reload_interval"], QUIET)
+            del live
+            watcher.wait(interval)
+            del watcher
+            if live := ref():
+                try:
+                    live.refresh()
+                except Exception:  # the thread lives on: the next change is built afresh
+                    log.exception("reload failed; keeping the last good feeds")
+                    live._rescan = True
 
     def _refresh_locked(self) -> None:
         try:
@@ -94,23 +143,46 @@ class LiveFeeds:
         finally:
             self._lock.release()
 
-    def _refresh(self) -> bool:
-        inputs = self.publisher.inputs()
-        if inputs == self._inputs:
-            return False
+    def _refresh(self) -> None:
+        changed: set[str] | None = None
+        if self._watcher:
+            changed = self._watcher.changes()
+            stamp = file_stamp(self.publisher.config_path)
+            if changed == set() and stamp == self._config_stamp:
+                return
+            self._config_stamp = stamp
+        else:
+            inputs = self.publisher.inputs()
+            if inputs == self._inputs:
+                return
+            self._inputs = inputs  # a failure is retried when the files change again
         try:
-            snapshot = self.publisher.build()
+            config = self.publisher.load_config()
+            if self._watcher and self._watcher.folder != config.articles_folder:
+                self._watcher.close()
+                self._watcher = _watcher(config.articles_folder)
+                self._rescan = True
+            snapshot = self.publisher.build(config, changed=None if self._rescan else changed)
         except FeedsError as e:
-            self._inputs = inputs  # retried when the files change again
+            self._rescan = True
             log.error("keeping the last good feeds: %s", e)
-            return False
-        self._inputs = inputs
+            return
+        self._rescan = False
+        self._check_watcher()
         old, now = self.state, _now()
         dates = {path: _changed_at(path, r.etag, old, now) for path, r in snapshot.files.items()}
         self.state = State(snapshot, dates)
+        self._rebuilds += 1
         self._tell_hub(snapshot, [p for p in dates if dates[p] != old.dates.get(p)])
         log.info("reloaded: %d articles, %d files", snapshot.articles, len(snapshot.files))
-        return True
+
+    def _check_watcher(self) -> None:
+        """Scan instead of watching where the watcher cannot see every file."""
+        if self._watcher and not self.publisher.watchable(self._watcher):
+            log.info("watching cannot see every article file; scanning them instead")
+            self._watcher.close()
+            self._watcher = None
+            self._inputs = None  # the next look rebuilds
 
     def _tell_hub(self, snapshot: Snapshot, changed: list[str]) -> None:
         """Queue the changed feeds for the configured WebSub hub, if any (never waits)."""
@@ -122,6 +194,14 @@ class LiveFeeds:
         if hub and urls:
             self._notifier = self._notifier or Notifier(hub)
             self._notifier.notify(urls)
+
+
+def _watcher(folder: Path) -> Watcher | None:
+    try:
+        return Watcher(folder)
+    except OSError as e:
+        log.info("not watching %s (%s); scanning it instead", folder, e)
+        return None
 
 
 def _changed_at(path: str, etag: str, old: State, now: datetime) -> datetime:

@@ -1,8 +1,10 @@
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feeds.config import parse
 from feeds.model import Article, Provider
-from feeds.select import select
+from feeds.select import Selection, select
 
 from .conftest import BASE_URL
 
@@ -134,3 +136,54 @@ def test_topic_spellings_share_one_feed_titled_by_the_most_used():
 def test_order_is_stable_whatever_the_input_order():
     articles = [make(n, day=1) for n in range(1, 6)]
     assert feeds_by_path(articles) == feeds_by_path(list(reversed(articles)))
+
+
+# Small pools, so that copies of one story, ties in date and shared topics are common.
+_stories = st.builds(
+    lambda n, url, day, quality, topics, domain: make(
+        n, quality=quality, topics=topics, domain=domain, url=f"https://x.example/{url}", day=day
+    ),
+    n=st.integers(0, 999),
+    url=st.integers(0, 5),
+    day=st.integers(1, 4),
+    quality=st.sampled_from([None, 30.0, 50.0, 70.0]),
+    topics=st.lists(st.sampled_from(["AI", "ai", "Robots", "Law"]), max_size=3),
+    domain=st.sampled_from(["a.com", "b.com", "c.com"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    first=st.lists(_stories, max_size=12),
+    steps=st.lists(
+        st.tuples(st.lists(_stories, max_size=3), st.lists(st.integers(0, 99))), max_size=6
+    ),
+)
+def test_a_selection_updated_step_by_step_makes_the_feeds_select_makes_from_scratch(first, steps):
+    extra = (
+        "quality: {min: 40, missing: exclude, topics: {law: 60}}\n"
+        "feeds: {providers: {min_articles: 2}}"
+    )
+    live = Selection(config(extra))
+    live.update(added=first)
+    current = list(first)
+    before = {f.spec.path: f for f in live.feeds()}
+    for added, picks in steps:
+        removed = [current[i % len(current)] for i in set(picks)] if current else []
+        removed = list({id(a): a for a in removed}.values())
+        current = [a for a in current if all(a is not r for r in removed)] + added
+        live.update(added=added, removed=removed)
+        got = live.feeds()
+        assert got == select(current, config(extra))
+        # Feeds nothing touched stay the same objects, so their rendering is reused.
+        touched = {k for a in (*added, *removed) for k in _paths(a)}
+        for feed in got:
+            if feed.spec.path not in touched and feed.spec.path in before:
+                assert feed is before[feed.spec.path]
+        before = {f.spec.path: f for f in got}
+
+
+def _paths(article: Article) -> set[str]:
+    return {"all", f"providers/{article.provider.domain}"} | {
+        f"topics/{t.lower()}" for t in article.topics
+    }

@@ -1,0 +1,172 @@
+"""Rebuilds that look only at the files the kernel says changed: they must publish exactly
+what a build that looks at every file publishes, whatever happens to the files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from feeds.articles import find, matches
+from feeds.publisher import Publisher
+from feeds.watch import Watcher
+from feeds.web import create_app
+
+from .conftest import Site, article
+from .test_web import titles
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="needs Linux")
+
+
+def test_the_watcher_names_each_file_written_renamed_or_removed(tmp_path):
+    (tmp_path / "kept.md").write_text("a")
+    (tmp_path / "gone.md").write_text("b")
+    watcher = Watcher(tmp_path)
+
+    (tmp_path / "new.md").write_text("c")
+    (tmp_path / "kept.md").write_text("changed")
+    (tmp_path / "gone.md").unlink()
+    os.replace(tmp_path / "new.md", tmp_path / "moved.md")
+
+    assert watcher.changes() == {
+        str(tmp_path / n) for n in ("kept.md", "gone.md", "new.md", "moved.md")
+    }
+    assert watcher.changes() == set()  # each change is told once
+
+
+def test_a_new_folder_asks_for_a_full_look_and_is_watched_from_then_on(tmp_path):
+    watcher = Watcher(tmp_path)
+    (tmp_path / "2024").mkdir()
+    (tmp_path / "2024" / "a.md").write_text("a")
+
+    assert watcher.changes() is None  # its first files may be written before it is watched
+
+    (tmp_path / "2024" / "b.md").write_text("b")
+    assert watcher.changes() == {str(tmp_path / "2024" / "b.md")}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    names=st.lists(
+        st.sampled_from(["a.md", "b.txt", ".h.md", "x/a.md", "x/y/b.md", ".d/c.md", "x/.e.md"]),
+        max_size=7,
+    ),
+    patterns=st.lists(
+        st.sampled_from(["*.md", "**/*.md", "*/*.md", "x/**", "**", ".*", "x/**/*.md", "?.txt"]),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_the_patterns_match_a_changed_file_as_glob_lists_it(names, patterns):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for name in names:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text("x")
+        listed, _ = find(folder, patterns)
+        for name in names:
+            assert matches(name, patterns) == (os.path.join(folder, name) in listed), name
+
+
+# Things that happen to article files, each as (what, name, text).
+_FILES = ["a.md", "b.md", "c.md", "sub/d.md", "notes.txt", ".hidden.md"]
+_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["write", "write bad", "remove", "rename", "link", "retitle", "folder"]),
+        st.sampled_from(_FILES),
+        st.sampled_from(_FILES),
+        st.integers(1, 9),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=_steps)
+# A link's text changes when its target is written, which the watcher names by the target.
+@example(
+    steps=[("write", "notes.txt", "", 2), ("link", "c.md", "notes.txt", 0)]
+    + [("write", "notes.txt", "", 3)]
+)
+def test_a_watched_rebuild_publishes_what_a_full_build_publishes(steps):
+    with tempfile.TemporaryDirectory() as tmp:
+        site = Site(Path(tmp))
+        site.configure(articles={"folder": "articles", "patterns": ["**/*.md"]})
+        site.write("a.md", article(n=1))
+        watched = Publisher(site.config_path)
+        watcher = Watcher(site.articles)
+        watched.build()
+        for what, name, other, n in steps:
+            _apply(site, what, name, other, n)
+            got = watched.build(changed=watcher.changes())
+            want = Publisher(site.config_path).build()
+            assert {p: r.body for p, r in got.files.items()} == {
+                p: r.body for p, r in want.files.items()
+            }
+            assert got.problems == want.problems
+            assert got.articles == want.articles
+
+
+def _apply(site: Site, what: str, name: str, other: str, n: int) -> None:
+    path, target = site.articles / name, site.articles / other
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if what.startswith("write") and path.is_symlink():
+        path.unlink()  # written through, a link might loop
+    if what == "write":
+        site.write(name, article(n=n, topics=[f"T{n % 3}"], quality=n * 10))
+    elif what == "retitle" and path.is_file():
+        text = path.read_text().replace("title:", "title: Retitled", 1)
+        path.write_text(text)
+    elif what == "write bad":
+        site.write(name, raw="---\ntitle: [unclosed\n---\n")
+    elif what == "remove" and (path.is_file() or path.is_symlink()):
+        path.unlink()
+    elif what == "rename" and path.is_file() and not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+    elif what == "link" and not path.exists() and not path.is_symlink():
+        path.symlink_to(target)  # a link inside the folder, maybe to nothing
+    elif what == "folder":
+        shutil.rmtree(site.articles / "sub", ignore_errors=True)
+
+
+def test_a_server_rebuilds_as_a_file_changes_without_waiting_for_reload_interval(site):
+    site.configure(serve={"reload_interval": 3600})
+    site.write("first.md", article(n=1, title="First"))
+    client = create_app(site.config_path).test_client()
+    assert titles(client.get("/all.rss").data) == ["First"]
+
+    site.write("second.md", article(n=2, title="Second"))
+
+    deadline = time.monotonic() + 10
+    while titles(found := client.get("/all.rss").data) != ["Second", "First"]:
+        assert time.monotonic() < deadline, titles(found)
+        time.sleep(0.02)
+
+
+def test_articles_in_a_linked_folder_are_scanned_instead_of_watched(site):
+    # The watcher sees changes under the real folder's name, which no pattern takes.
+    (site.articles / "store").mkdir()
+    (site.articles / "store" / "first.md").write_text(_front(article(n=1, title="First")))
+    (site.articles / "linked").symlink_to("store", target_is_directory=True)
+    site.configure(articles={"folder": "articles", "patterns": ["linked/*.md"]})
+    app = create_app(site.config_path)
+    client = app.test_client()
+    assert titles(client.get("/all.rss").data) == ["First"]
+
+    (site.articles / "store" / "first.md").write_text(_front(article(n=1, title="Edited")))
+
+    assert app.extensions["feeds"].refresh() is True
+    assert titles(client.get("/all.rss").data) == ["Edited"]
+
+
+def _front(fields: dict) -> str:
+    return "---\n" + yaml.safe_dump(fields) + "---\n"
