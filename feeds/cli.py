@@ -13,8 +13,9 @@ import click
 from feeds import articles as articles_module
 from feeds import cache, websub
 from feeds.errors import ConfigError, FeedsError, Problem
-from feeds.export import export
-from feeds.publisher import Publisher, feed_urls
+from feeds.export import Report, export
+from feeds.publisher import Publisher, Snapshot, feed_urls
+from feeds.rebuild import Rebuilder
 
 PROGRESS_FROM = 2000  # files; smaller builds finish before a bar would help
 MAX_REQUEST_HEAD = 16 * 1024  # bytes of request line and headers `feeds serve` reads
@@ -66,18 +67,34 @@ def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
     help="Write here instead of output.folder.",
 )
 @click.option("--strict", is_flag=True, help="Exit with 1 if any article was skipped.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep running: build again as soon as article files or the config change, reading "
+    "only the changed files and writing only the changed feeds (Ctrl-C stops).",
+)
 @click.pass_obj
-def build(publisher: Publisher, output: Path | None, strict: bool) -> None:
+def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) -> None:
     """Write every feed into the output folder."""
     try:
         config = publisher.load_config()
         folder = output or config.output_folder
         cache.restore(publisher.cache, folder)
-        snapshot = publisher.build(config, track=_progress)
+        rebuilder = Rebuilder(publisher, track=_progress) if watch else None
+        snapshot = rebuilder.first if rebuilder else publisher.build(config, track=_progress)
         report = export(snapshot.files, folder, gzip=config["output.gzip"])
     except FeedsError as e:
         raise Failed(str(e)) from None
     cache.save(publisher.cache, folder)
+    _tell(snapshot, report, folder)
+    if rebuilder:
+        _keep_building(rebuilder, output, snapshot)
+    elif strict and snapshot.problems:
+        raise Failed(f"--strict: {len(snapshot.problems)} article files skipped")
+
+
+def _tell(snapshot: Snapshot, report: Report, folder: Path) -> None:
+    """Print what a build did, and tell the WebSub hub of the feeds it changed."""
     for problem in snapshot.problems:
         click.echo(str(problem), err=True)
     click.echo(
@@ -86,7 +103,7 @@ def build(publisher: Publisher, output: Path | None, strict: bool) -> None:
         f"{len(snapshot.feeds)} feeds in {folder}: {len(report.written)} files written, "
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed."
     )
-    hub = config["websub.hub"]
+    hub = snapshot.config["websub.hub"]
     changed = feed_urls(snapshot, report.written)
     if hub and changed:
         told = websub.publish(hub, changed)
@@ -96,8 +113,33 @@ def build(publisher: Publisher, output: Path | None, strict: bool) -> None:
             else f"The WebSub hub {hub} did not take the {len(changed)} changed feeds.",
             err=not told,
         )
-    if strict and snapshot.problems:
-        raise Failed(f"--strict: {len(snapshot.problems)} article files skipped")
+
+
+def _keep_building(rebuilder: Rebuilder, output: Path | None, last: Snapshot) -> None:
+    """``build --watch``: export each new snapshot until interrupted; a failure is shown
+    and the next change tried. The parse cache is saved on the way out."""
+    folder = output or last.config.output_folder
+    try:
+        while True:
+            rebuilder.wait(last.config["serve.reload_interval"])
+            snapshot = rebuilder.rebuild()
+            if snapshot is None:
+                continue
+            folder = output or snapshot.config.output_folder
+            config = snapshot.config
+            try:
+                report = export(
+                    snapshot.files, folder, gzip=config["output.gzip"], since=last.files
+                )
+            except FeedsError as e:
+                click.echo(str(e), err=True)
+                continue
+            last = snapshot
+            _tell(snapshot, report, folder)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cache.save(rebuilder.publisher.cache, folder)
 
 
 @main.command()

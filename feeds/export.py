@@ -43,11 +43,19 @@ def inside(root: Path, path: str) -> Path:
     return target
 
 
-def export(files: Mapping[str, Rendered], folder: Path, *, gzip: bool = False) -> Report:
+def export(
+    files: Mapping[str, Rendered],
+    folder: Path,
+    *,
+    gzip: bool = False,
+    since: Mapping[str, Rendered] | None = None,
+) -> Report:
     """Write ``files`` under ``folder``; remove files an earlier export wrote that are gone.
 
     With ``gzip``, every file also gets ``<file>.gz`` beside it, by the same rules and with
-    the same mtime; without it, the .gz files an earlier export wrote are removed."""
+    the same mtime; without it, the .gz files an earlier export wrote are removed. ``since``
+    are the files the same process exported there last: those of ``files`` that are still
+    the very same objects are counted unchanged without reading the folder's copy back."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         root = folder.resolve()
@@ -58,6 +66,9 @@ def export(files: Mapping[str, Rendered], folder: Path, *, gzip: bool = False) -
         _update(root / MANIFEST, _manifest(old | mine))
         written, unchanged, compressed = [], [], 0
         for path in sorted(files):
+            if since is not None and since.get(path) is files[path]:
+                unchanged.append(path)
+                continue
             target = inside(root, path)
             changed = _update(target, files[path].body)
             (written if changed else unchanged).append(path)

@@ -78,8 +78,8 @@ class Publisher:
         config = config or self.load_config()
         sources = self._last if self._last and self._last.config == config else None
         self._last = None  # until this build is done: a failed one leaves its sources half-changed
-        sources = sources or _Sources(config)
-        if changed is None:
+        if sources is None or changed is None:
+            sources = sources or _Sources(config)
             sources.read_all(self.cache, track)
         else:
             sources.read_changed(self.cache, changed)

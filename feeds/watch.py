@@ -67,7 +67,10 @@ class Watcher:
     def wait(self, timeout: float) -> bool:
         """Block until there are changes to look at, or ``timeout`` seconds; True if there are."""
         poll = select.poll()  # one each: a poll object is not to be shared by threads
-        poll.register(self._inotify.fileno(), select.POLLIN)
+        try:
+            poll.register(self._inotify.fileno(), select.POLLIN)
+        except ValueError:  # closed meanwhile by the thread that replaced it: look again
+            return True
         return bool(poll.poll(timeout * 1000))
 
     def changes(self) -> set[str] | None:

@@ -23,9 +23,9 @@ from werkzeug.http import parse_accept_header
 from feeds.errors import FeedsError
 from feeds.filters import ItemFilter
 from feeds.model import Document, Feed, Rendered
-from feeds.publisher import Publisher, Snapshot, feed_urls, file_stamp
+from feeds.publisher import Publisher, Snapshot, feed_urls
+from feeds.rebuild import Rebuilder
 from feeds.render import FORMATS, Format, Renderer
-from feeds.watch import QUIET, Watcher
 from feeds.websub import Notifier
 
 log = logging.getLogger(__name__)
@@ -73,14 +73,8 @@ class LiveFeeds:
 
     def __init__(self, publisher: Publisher, watch: bool = True):
         self.publisher = publisher
-        config = publisher.load_config()  # a bad config at start-up is the caller's to report
-        self._config_stamp = file_stamp(publisher.config_path)
-        # Watching starts before the first build reads the files: no change goes unseen.
-        self._watcher = _watcher(config.articles_folder) if watch else None
-        self._inputs = None if self._watcher else publisher.inputs()
-        snapshot = publisher.build(config)
-        self._rescan = False  # the next build looks at every file
-        self._check_watcher()
+        self._rebuilder = Rebuilder(publisher, watch)
+        snapshot = self._rebuilder.first
         now = _now()
         self.state = State(snapshot, {path: now for path in snapshot.files})
         self._checked = time.monotonic()
@@ -93,7 +87,7 @@ class LiveFeeds:
         """The state to serve. Starts the thread that follows the watcher, in the process
         that serves (a server's worker is forked from the one that built, without its
         threads); without a watcher, starts a background reload when it is time to look."""
-        if self._watcher:
+        if self._rebuilder.watcher:
             if self._follower != os.getpid():
                 self._follow_here()
             return self.state
@@ -124,18 +118,17 @@ class LiveFeeds:
         """The watching thread: rebuilds when files change, for as long as the LiveFeeds
         lives. It holds it weakly, so that an app dropped (in tests) is collected, its
         watcher closed and this thread ended."""
-        while (live := ref()) and (watcher := live._watcher):
-            # The config file is looked at on each wake-up, at least every reload_interval.
-            interval = max(live.state.snapshot.config["serve.reload_interval"], QUIET)
+        while (live := ref()) and live._rebuilder.watcher:
+            rebuilder = live._rebuilder
+            interval = live.state.snapshot.config["serve.reload_interval"]
             del live
-            watcher.wait(interval)
-            del watcher
+            rebuilder.wait(interval)
+            del rebuilder
             if live := ref():
                 try:
                     live.refresh()
                 except Exception:  # the thread lives on: the next change is built afresh
                     log.exception("reload failed; keeping the last good feeds")
-                    live._rescan = True
 
     def _refresh_locked(self) -> None:
         try:
@@ -144,45 +137,15 @@ class LiveFeeds:
             self._lock.release()
 
     def _refresh(self) -> None:
-        changed: set[str] | None = None
-        if self._watcher:
-            changed = self._watcher.changes()
-            stamp = file_stamp(self.publisher.config_path)
-            if changed == set() and stamp == self._config_stamp:
-                return
-            self._config_stamp = stamp
-        else:
-            inputs = self.publisher.inputs()
-            if inputs == self._inputs:
-                return
-            self._inputs = inputs  # a failure is retried when the files change again
-        try:
-            config = self.publisher.load_config()
-            if self._watcher and self._watcher.folder != config.articles_folder:
-                self._watcher.close()
-                self._watcher = _watcher(config.articles_folder)
-                self._rescan = True
-            snapshot = self.publisher.build(config, changed=None if self._rescan else changed)
-        except FeedsError as e:
-            self._rescan = True
-            log.error("keeping the last good feeds: %s", e)
+        snapshot = self._rebuilder.rebuild()
+        if snapshot is None:
             return
-        self._rescan = False
-        self._check_watcher()
         old, now = self.state, _now()
         dates = {path: _changed_at(path, r.etag, old, now) for path, r in snapshot.files.items()}
         self.state = State(snapshot, dates)
         self._rebuilds += 1
         self._tell_hub(snapshot, [p for p in dates if dates[p] != old.dates.get(p)])
         log.info("reloaded: %d articles, %d files", snapshot.articles, len(snapshot.files))
-
-    def _check_watcher(self) -> None:
-        """Scan instead of watching where the watcher cannot see every file."""
-        if self._watcher and not self.publisher.watchable(self._watcher):
-            log.info("watching cannot see every article file; scanning them instead")
-            self._watcher.close()
-            self._watcher = None
-            self._inputs = None  # the next look rebuilds
 
     def _tell_hub(self, snapshot: Snapshot, changed: list[str]) -> None:
         """Queue the changed feeds for the configured WebSub hub, if any (never waits)."""
@@ -194,14 +157,6 @@ class LiveFeeds:
         if hub and urls:
             self._notifier = self._notifier or Notifier(hub)
             self._notifier.notify(urls)
-
-
-def _watcher(folder: Path) -> Watcher | None:
-    try:
-        return Watcher(folder)
-    except OSError as e:
-        log.info("not watching %s (%s); scanning it instead", folder, e)
-        return None
 
 
 def _changed_at(path: str, etag: str, old: State, now: datetime) -> datetime:

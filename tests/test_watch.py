@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -115,6 +118,20 @@ def test_a_watched_rebuild_publishes_what_a_full_build_publishes(steps):
             assert got.articles == want.articles
 
 
+def test_a_watched_rebuild_after_a_config_change_looks_at_every_file(site):
+    site.write("a.md", article(n=1, quality=50))
+    publisher = Publisher(site.config_path)
+    watcher = Watcher(site.articles)
+    publisher.build()
+    site.write("b.md", article(n=2, quality=50))
+    site.configure(quality={"min": 45})
+
+    got = publisher.build(changed=watcher.changes())
+
+    assert got.articles == 2
+    assert got.files == Publisher(site.config_path).build().files
+
+
 def _apply(site: Site, what: str, name: str, other: str, n: int) -> None:
     path, target = site.articles / name, site.articles / other
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,6 +183,44 @@ def test_articles_in_a_linked_folder_are_scanned_instead_of_watched(site):
 
     assert app.extensions["feeds"].refresh() is True
     assert titles(client.get("/all.rss").data) == ["Edited"]
+
+
+def test_build_watch_writes_what_changes_and_saves_its_parse_cache_when_stopped(site):
+    site.write("first.md", article(n=1, title="First"))
+    command = [sys.executable, "-m", "feeds", "--config", str(site.config_path), "build", "--watch"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(lambda: b"First" in _read(site.output / "all.rss"))
+        kept = (site.output / "providers" / "example.com.rss").stat().st_mtime_ns
+        site.write(
+            "second.md", article(n=2, title="Second", provider={"name": "B", "domain": "b.org"})
+        )
+
+        _wait_for(lambda: b"Second" in _read(site.output / "all.rss"))
+        assert titles(_read(site.output / "all.rss")) == ["Second", "First"]
+        assert titles(_read(site.output / "providers" / "b.org.rss")) == ["Second"]
+        # A feed the new article is not in is not written again.
+        assert (site.output / "providers" / "example.com.rss").stat().st_mtime_ns == kept
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert b"2 published" in output
+    assert (site.output / ".feeds-cache").is_file()
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _wait_for(done, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.02)
 
 
 def _front(fields: dict) -> str:
