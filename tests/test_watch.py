@@ -190,13 +190,14 @@ def test_build_watch_writes_what_changes_and_saves_its_parse_cache_when_stopped(
     command = [sys.executable, "-m", "feeds", "--config", str(site.config_path), "build", "--watch"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        _wait_for(lambda: b"First" in _read(site.output / "all.rss"))
+        # Files are exported in path order: once a provider's feed is there, so is all.rss.
+        _wait_for(lambda: b"First" in _read(site.output / "providers" / "example.com.rss"))
         kept = (site.output / "providers" / "example.com.rss").stat().st_mtime_ns
         site.write(
             "second.md", article(n=2, title="Second", provider={"name": "B", "domain": "b.org"})
         )
 
-        _wait_for(lambda: b"Second" in _read(site.output / "all.rss"))
+        _wait_for(lambda: b"Second" in _read(site.output / "providers" / "b.org.rss"))
         assert titles(_read(site.output / "all.rss")) == ["Second", "First"]
         assert titles(_read(site.output / "providers" / "b.org.rss")) == ["Second"]
         # A feed the new article is not in is not written again.
