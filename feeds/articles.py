@@ -170,13 +170,17 @@ class Finder:
         self.folder = folder
         self.patterns = tuple(patterns)
         self.root = folder.resolve()
-        if not self.root.is_dir():
-            raise ArticleError(folder, "articles folder not found")
         self.links: set[str] = set()  # article files that are symbolic links
         self.folders: dict[str, bool] = {}  # folders of the files met: inside the root?
 
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise ArticleError(self.folder, "articles folder not found")
+
     def all(self) -> tuple[list[str], list[Problem]]:
-        """:func:`find`."""
+        """:func:`find`. Raises ArticleError if the folder is gone (a Finder is kept from
+        build to build)."""
+        self._check_root()
         names: set[str] = set()
         for pattern in self.patterns:  # glob.glob on names: pathlib's glob is much slower
             names.update(

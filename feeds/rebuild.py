@@ -48,7 +48,10 @@ class Rebuilder:
         called by two threads at once."""
         changed: set[str] | None = None
         if self.watcher:
-            changed = self.watcher.changes()
+            try:
+                changed = self.watcher.changes()
+            except OSError as e:  # it could not watch the folder afresh, e.g. it was removed
+                self._stop_watching(f"cannot watch the articles any more ({e})")
             stamp = file_stamp(self.publisher.config_path)
             if changed == set() and stamp == self._config_stamp:
                 return None
@@ -77,10 +80,14 @@ class Rebuilder:
     def _check_watcher(self) -> None:
         """Scan instead of watching where the watcher cannot see every file."""
         if self.watcher and not self.publisher.watchable(self.watcher):
-            log.info("watching cannot see every article file; scanning them instead")
+            self._stop_watching("watching cannot see every article file")
+
+    def _stop_watching(self, why: str) -> None:
+        log.info("%s; scanning the files instead", why)
+        if self.watcher:
             self.watcher.close()
-            self.watcher = None
-            self._inputs = None  # the next look rebuilds
+        self.watcher = None
+        self._inputs = None  # the next scan rebuilds
 
 
 def _watcher(folder: Path) -> Watcher | None:

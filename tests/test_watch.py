@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from feeds.articles import find, matches
 from feeds.publisher import Publisher
+from feeds.rebuild import Rebuilder
 from feeds.watch import Watcher
 from feeds.web import create_app
 
@@ -130,6 +131,21 @@ def test_a_watched_rebuild_after_a_config_change_looks_at_every_file(site):
 
     assert got.articles == 2
     assert got.files == Publisher(site.config_path).build().files
+
+
+def test_a_removed_articles_folder_turns_watching_into_scanning(site, caplog):
+    site.write("first.md", article(n=1, title="First"))
+    rebuilder = Rebuilder(Publisher(site.config_path))
+    shutil.rmtree(site.articles)
+
+    assert rebuilder.rebuild() is None  # logged; the caller keeps the last good feeds
+    assert "articles folder not found" in caplog.text
+    assert rebuilder.watcher is None
+
+    site.write("second.md", article(n=2, title="Second"))
+    snapshot = rebuilder.rebuild()
+    assert snapshot is not None and snapshot.articles == 1
+    assert titles(snapshot.files["all.rss"].body) == ["Second"]
 
 
 def _apply(site: Site, what: str, name: str, other: str, n: int) -> None:
