@@ -26,6 +26,7 @@ from dateutil import parser as dateparser
 from dateutil import tz
 from frontmatter.default_handlers import YAMLHandler
 
+from feeds import fastyaml
 from feeds.errors import ArticleError, Problem
 from feeds.model import Article, Image, Provider, Related
 from feeds.text import canonical_url, clean, provider_key
@@ -124,6 +125,9 @@ assert None not in _TYPED_FIRST and not _Loader.yaml_path_resolvers
 
 class _Handler(YAMLHandler):
     def load(self, fm: str, **kwargs: object) -> Any:
+        data = fastyaml.load(fm)
+        if data is not fastyaml.SLOW:
+            return data
         _check_depth(fm)
         return yaml.load(fm, Loader=_Loader)  # noqa: S506 - a safe loader
 

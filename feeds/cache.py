@@ -20,7 +20,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from feeds import articles, model, text
+from feeds import articles, fastyaml, model, text
 from feeds.articles import ArticleCache, Stamp
 from feeds.errors import Problem
 from feeds.model import Article, Image, Provider, Related
@@ -35,7 +35,7 @@ _MICROSECOND = timedelta(microseconds=1)
 @functools.cache  # read when a build needs it, not when any command starts
 def version() -> str:
     """The parsing code and the Python that wrote a cache: any change to them makes it stale."""
-    sources = b"".join(Path(m.__file__).read_bytes() for m in (articles, model, text))
+    sources = b"".join(Path(m.__file__).read_bytes() for m in (articles, fastyaml, model, text))
     return hashlib.blake2b(sources + sys.version.encode()).hexdigest()
 
 

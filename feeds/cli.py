@@ -14,7 +14,7 @@ from feeds import articles as articles_module
 from feeds import cache, websub
 from feeds.errors import ConfigError, FeedsError, Problem
 from feeds.export import Report, export
-from feeds.publisher import Publisher, Snapshot, feed_urls
+from feeds.publisher import Publisher, Snapshot, feed_urls, paused_gc
 from feeds.rebuild import Rebuilder
 
 PROGRESS_FROM = 2000  # files; smaller builds finish before a bar would help
@@ -77,15 +77,16 @@ def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
 def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) -> None:
     """Write every feed into the output folder."""
     try:
-        config = publisher.load_config()
-        folder = output or config.output_folder
-        cache.restore(publisher.cache, folder)
-        rebuilder = Rebuilder(publisher, track=_progress) if watch else None
-        snapshot = rebuilder.first if rebuilder else publisher.build(config, track=_progress)
-        report = export(snapshot.files, folder, gzip=config["output.gzip"])
+        with paused_gc():
+            config = publisher.load_config()
+            folder = output or config.output_folder
+            cache.restore(publisher.cache, folder)
+            rebuilder = Rebuilder(publisher, track=_progress) if watch else None
+            snapshot = rebuilder.first if rebuilder else publisher.build(config, track=_progress)
+            report = export(snapshot.files, folder, gzip=config["output.gzip"])
+            cache.save(publisher.cache, folder)
     except FeedsError as e:
         raise Failed(str(e)) from None
-    cache.save(publisher.cache, folder)
     _tell(snapshot, report, folder)
     if rebuilder:
         _keep_building(rebuilder, output, snapshot)

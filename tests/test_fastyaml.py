@@ -1,0 +1,216 @@
+"""feeds.fastyaml: yaml_rs's reading is taken only where it is PyYAML's (YAML 1.1) reading."""
+
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from feeds import fastyaml
+from feeds.articles import _HANDLER, _check_depth, _Loader, find, parse
+from feeds.errors import ArticleError
+
+from .conftest import CORPUS, ROOT, article
+from .test_articles import dump
+
+
+def pyyaml(text: str):
+    """What the publisher read before yaml_rs: PyYAML's result, or the error it raised."""
+    try:
+        _check_depth(text)
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+    except (yaml.YAMLError, RecursionError) as e:
+        return e
+
+
+def same(a, b) -> bool:
+    """Equal, and of the same types throughout (True == 1 is not enough); NaN is NaN."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(same, a, b))
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == b
+
+
+def check(text: str) -> bool:
+    """fastyaml agrees with PyYAML on ``text``; True if it answered itself."""
+    fast = fastyaml.load(text)
+    if fast is fastyaml.SLOW:
+        return False
+    slow = pyyaml(text)
+    assert not isinstance(slow, Exception), f"PyYAML refuses what yaml_rs took: {slow}"
+    assert same(fast, slow), (fast, slow)
+    return True
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+# Scalars where YAML 1.1 and 1.2, or PyYAML and yaml_rs, part ways, and ordinary ones.
+SCALARS = [
+    *words("yes no Yes NO on Off y n true False TRUE null Null ~ - -- . .. ? : # %"),
+    *words("0 00 007 017 -017 +17 0o17 0x1F 0b101 1_000 1__0 +0x1F 0.5 .5 -.5 +.5 1. 1.5"),
+    *words("1e3 1E3 1.0e3 1.0e+3 1.5E-2 -1e3 .inf -.Inf +.INF .nan .NaN 1:20 -1:20:30.5 1:2"),
+    *words("2019-01-01 2019-1-1 2019-01-01T10:00:00Z 2019-01-01 10:00:00 +05:00 = << <<:"),
+    *words("!!str !!int !!binary !foo &a *a !! @x `x x: y: x,y [a] {a} a#b"),
+    "a b",
+    "'single'",
+    "'it''s'",
+    '"double"',
+    '"esc \\t \\x41 \\u00e9 \\N \\_ \\L \\P \\/ \\\\ \\" \\ud800 \\U0001F600"',
+    '"line\\\n  continued"',
+    '"\\ud83d\\ude00 \\U0000D800 \\uDFFF"',
+    "'multi\n  line'",
+    "Mar 02, 2021 (The News)",
+    "AT&T",
+    *["& x", "* x", "| x", "> x", "! x", "!x", "a & b", "a | b", "a > b", "a * b", "a # b"],
+    "What? Yes!",
+    "100%",
+    "https://example.com/2021/07/01/x?a=1&b=2#f",
+    "1234567890123456789012345",
+    "9" * 30,
+    "x\u2028y",
+    "x\x85y",
+    "x\ty",
+    "\ufeffx",
+    "é ü 中文 😀",
+    "",
+]
+# What real front matter is made of, so that many documents go the fast way.
+ORDINARY = [
+    *words("0 17 -3 +4 2.5 -0.25 1. 100 true false null AI Robots x y"),
+    "Plain words, with a comma",
+    "It's a title",
+    "Quoted: 'inside'",
+    "'a: b, [c]'",
+    '"Say \\"hi\\" \\u00e9"',
+    "https://news.example.com/2023/06/01/story-1?a=1",
+    "2023-06-01T10:00:00Z",
+    "'2023-06-01T10:00:00Z'",
+    "Mar 2, 2021 (The News) - a story",
+    "word\n  continued on a second line",
+    "é ü 中文 😀",
+]
+KEYS = ["title", "quality", "a b", "yes", "1", "null", "'q'", '"dq"', "<<", "? k", "~", "-k"]
+
+
+def _flow(inner):
+    seqs = st.lists(inner, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]")
+    maps = st.lists(st.tuples(st.sampled_from(KEYS), inner), max_size=3).map(
+        lambda kv: "{" + ", ".join(f"{k}: {v}" for k, v in kv) + "}"
+    )
+    return seqs | maps
+
+
+values = st.recursive(st.sampled_from(ORDINARY * 40 + SCALARS), _flow, max_leaves=6)
+
+
+@st.composite
+def block(draw, depth=0):
+    """A block mapping or sequence of values, nested blocks, block scalars and comments."""
+    pad = "  " * depth
+    count = draw(st.integers(1, 4))
+    if depth and draw(st.booleans()):
+        leads = ["-"] * count
+    else:  # mostly the keys of real front matter; each once (yaml_rs refuses duplicates)
+        keys = st.sampled_from(["title", "quality", "topics", "url", "name"] * 4 + KEYS)
+        leads = [f"{k}:" for k in draw(st.lists(keys, min_size=count, max_size=count, unique=True))]
+    lines = []
+    for lead in leads:
+        kind = draw(st.sampled_from(["value"] * 6 + ["nested"] * 2 + ["block", "blank"]))
+        if kind == "nested" and depth < 3:
+            lines.append(f"{pad}{lead}\n{draw(block(depth + 1))}")
+        elif kind == "block":
+            mark = draw(st.sampled_from(["|", "|-", "|+", ">", ">-", "|2"]))
+            body = draw(st.lists(st.sampled_from(SCALARS[:40] + ["", "  indented"]), max_size=3))
+            lines.append(f"{pad}{lead} {mark}\n" + "".join(f"{pad}    {b}\n" for b in body))
+        elif kind == "blank":
+            lines.append(f"{pad}{lead}\n" + draw(st.sampled_from(["", "# c\n", "\n"])))
+        else:
+            comment = draw(st.sampled_from(["", "", " # note", "#x"]))
+            lines.append(f"{pad}{lead} {draw(values)}{comment}\n")
+    return "".join(lines)
+
+
+@settings(max_examples=int(__import__("os").environ.get("N", 3000)), deadline=None)
+@given(block())
+@example("quality: 017\n")
+@example("quality: 0o17\n")
+@example("title: yes\n")
+@example("t: 1:20\n")
+@example("q: -.5\n")
+@example("q: 1e3\n")
+@example('{"q":017}\n')
+@example("a: &x [1]\nb: *x\n")
+@example("a:\n  <<: {x: 1}\n")
+@example("big: " + "9" * 5000 + "\n")
+@example("title: a\ntitle: b\n")
+def test_yaml_rs_is_taken_only_where_pyyaml_reads_the_same(text):
+    check(text)
+
+
+def test_every_article_file_here_reads_the_same_and_most_take_the_fast_path():
+    folders = [ROOT / "seeds", ROOT / "tests" / "nasty", *[CORPUS] * CORPUS.is_dir()]
+    taken = {}
+    for folder in folders:
+        for path in find(folder, ["*.md", "*.txt"])[0]:
+            try:
+                fm = _HANDLER.split(Path(path).read_text(encoding="utf-8-sig"))[0]
+            except (UnicodeDecodeError, ValueError):
+                continue
+            taken[path] = check(fm)
+    assert len(taken) > 20
+    real = [fast for path, fast in taken.items() if not path.startswith(str(ROOT / "tests"))]
+    assert sum(real) >= 0.8 * len(real)  # a few have HTML entities, `|` or odd numbers
+
+
+def test_the_deepest_nesting_is_refused_by_pyyaml_not_a_crash():
+    """yaml_rs overflows the stack some 10,000 levels deep: text with that many indicators
+    never reaches it (in-process: a crash would end the test run)."""
+    text = (ROOT / "tests" / "nasty" / "bad-deep-block-nesting.md").read_bytes()
+    with pytest.raises(Exception, match="nested more than"):
+        parse(text, "deep.md")
+    assert fastyaml.load("x:\n  " + "- " * 20000 + "v\n") is fastyaml.SLOW
+
+
+def parsed(raw: bytes):
+    try:
+        return parse(raw, "a.md")
+    except ArticleError as e:
+        return e.problem
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "quality: 017",
+        "quality: 0o17",
+        "quality: 1_0",
+        "quality: 4e1",
+        "quality: -.5",
+        "title: no",
+        "title: 10:20",
+        "title: ~",
+        "excerpt: 2023-01-01",
+        "type: !!str 1",
+        "quality: 17",
+        "title: Plain words, 2023-01-01",
+    ],
+)
+def test_an_article_reads_the_same_with_or_without_yaml_rs(line, monkeypatch):
+    """What a reader sees of an article (or the problem reported) does not depend on
+    which parser read it."""
+    field = line.split(":")[0]
+    raw = dump(article(**{field: None})).replace(b"\n---", f"\n{line}\n---".encode(), 1)
+    both = parsed(raw)
+    monkeypatch.setattr(fastyaml, "load", lambda text: fastyaml.SLOW)
+    assert both == parsed(raw)
+    if line == "quality: 017":
+        assert both.quality == 15  # YAML 1.1's octal, as before
