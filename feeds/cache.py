@@ -20,6 +20,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import yaml
+import yaml_rs
+
 from feeds import articles, fastyaml, model, text
 from feeds.articles import ArticleCache, Stamp
 from feeds.errors import Problem
@@ -34,9 +37,11 @@ _MICROSECOND = timedelta(microseconds=1)
 
 @functools.cache  # read when a build needs it, not when any command starts
 def version() -> str:
-    """The parsing code and the Python that wrote a cache: any change to them makes it stale."""
+    """The parsing code, the YAML parsers and the Python that wrote a cache: any change to
+    them makes it stale."""
     sources = b"".join(Path(m.__file__).read_bytes() for m in (articles, fastyaml, model, text))
-    return hashlib.blake2b(sources + sys.version.encode()).hexdigest()
+    parsers = f"{sys.version} {yaml.__version__} {yaml_rs.__version__}"
+    return hashlib.blake2b(sources + parsers.encode()).hexdigest()
 
 
 def restore(cache: ArticleCache, folder: Path) -> int:
