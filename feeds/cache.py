@@ -11,14 +11,17 @@ that does not load, is ignored: the build then reads every article file.
 
 from __future__ import annotations
 
+import filecmp
 import functools
 import hashlib
 import logging
 import marshal
 import os
+import struct
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import yaml
 import yaml_rs
@@ -46,11 +49,14 @@ def version() -> str:
 
 def restore(cache: ArticleCache, folder: Path) -> int:
     """Fill ``cache`` from ``folder``'s cache file; the number of entries taken."""
+    entries = {}
     try:
-        data = marshal.loads((folder / CACHE_FILE).read_bytes())
-        if data[0] != version():
-            return 0
-        entries = {path: (Stamp(*stamp), _thaw(value)) for path, stamp, value in data[1]}
+        with open(folder / CACHE_FILE, "rb") as f:
+            if _read_record(f) != version():
+                return 0
+            while (chunk := _read_record(f)) is not None:
+                for path, stamp, value in chunk:
+                    entries[path] = (Stamp(*stamp), _thaw(value))
     except FileNotFoundError:
         return 0
     except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError) as e:
@@ -61,22 +67,50 @@ def restore(cache: ArticleCache, folder: Path) -> int:
 
 
 def save(cache: ArticleCache, folder: Path) -> None:
-    """Write ``cache`` into ``folder`` atomically; a failure is only logged."""
-    entries = [
-        (path, (s.mtime_ns, s.ctime_ns, s.size, s.inode), _freeze(value))
-        for path, (s, value) in cache.settled().items()
-    ]
+    """Write ``cache`` into ``folder`` atomically, unless it holds the same already; a
+    failure is only logged. Written a chunk of entries at a time: made whole, the frozen
+    entries and their bytes were the peak of a build's memory (+260 MiB at 100,000)."""
     target = folder / CACHE_FILE
     temp = folder / f"{CACHE_FILE}.{os.getpid()}.tmp"  # export removes any left by a kill
-    body = marshal.dumps((version(), entries))
+    settled = list(cache.settled().items())
     try:
-        if target.exists() and target.read_bytes() == body:
-            return
-        temp.write_bytes(body)
-        os.replace(temp, target)
+        with open(temp, "wb") as f:
+            _write_record(f, version())
+            for k in range(0, len(settled), CHUNK):
+                _write_record(f, [_entry(path, *entry) for path, entry in settled[k : k + CHUNK]])
+            _write_record(f, None)  # the end: a file cut short is not taken for a whole one
+        if target.exists() and filecmp.cmp(temp, target, shallow=False):
+            temp.unlink()  # the file and its mtime stay
+        else:
+            os.replace(temp, target)
     except OSError as e:
         temp.unlink(missing_ok=True)
         log.warning("%s: not saved (%s)", target, e.strerror)
+
+
+CHUNK = 5000  # entries per record
+_LENGTH = struct.Struct("<Q")
+
+
+def _write_record(f: BinaryIO, value: object) -> None:
+    data = marshal.dumps(value)
+    f.write(_LENGTH.pack(len(data)))
+    f.write(data)
+
+
+def _read_record(f: BinaryIO) -> Any:
+    head = f.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        raise EOFError("the file ends before its last record")
+    (length,) = _LENGTH.unpack(head)
+    # Checked before reading: a damaged length would have read() allocate it whole.
+    if f.tell() + length > os.fstat(f.fileno()).st_size:
+        raise EOFError("the file ends inside a record")
+    return marshal.loads(f.read(length))
+
+
+def _entry(path: str, stamp: Stamp, value: Article | Problem) -> tuple:
+    return (path, (stamp.mtime_ns, stamp.ctime_ns, stamp.size, stamp.inode), _freeze(value))
 
 
 def _freeze(value: Article | Problem) -> tuple:

@@ -73,7 +73,8 @@ def pages(feed: Feed, size: int, archives: bool) -> list[Document]:
 
 
 class Renderer:
-    """Renders feeds for one config; an article's entry is built once and shared by its feeds."""
+    """Renders feeds for one config; an article's entry is built once and shared by its feeds
+    (in :meth:`render_all`, kept only until the last document that holds it is rendered)."""
 
     def __init__(self, config: Config):
         self.config = config
@@ -81,7 +82,8 @@ class Renderer:
         self.formats = [FORMATS[name] for name in config["feeds.formats"]]
         self.hub = config["websub.hub"]
         self.ttl = math.ceil(config["feeds.max_age"] / 60)
-        self._entries: dict[int, _Entry] = {}
+        self._entries: dict[int, _Entry] = {}  # by id() of the article
+        self._uses: dict[int, int] = {}  # documents left to render that hold the article
         self._generator: tuple[Document, FeedGenerator] | None = None
 
     def url(self, path: str, fmt: Format) -> str:
@@ -92,19 +94,24 @@ class Renderer:
         memo = memo or Memo()
         size, archives = self.config["feeds.items"], self.config["feeds.archives"]
         docs = [doc for feed in feeds for doc in pages(feed, size, archives)]
-        feedgen = [f.name for f in self.formats if f.name != "json"]
         for doc in docs:
-            if memo.has(doc.path, _doc_key(doc), doc.items):
-                continue
-            for article in doc.items:
-                left = self.entry(article).left
-                for fmt in feedgen:
-                    left[fmt] = left.get(fmt, 0) + 1
+            if not memo.has(doc.path, _doc_key(doc), doc.items):
+                for article in doc.items:
+                    self._uses[id(article)] = self._uses.get(id(article), 0) + 1
         for doc in docs:
             yield from memo.get(doc.path, _doc_key(doc), doc.items, self._render_list, doc)
 
     def _render_list(self, doc: Document) -> list[Rendered]:
-        return list(self.render(doc))
+        """``doc`` in every format; then the entries it was the last to hold are let go."""
+        files = list(self.render(doc))
+        for article in doc.items:
+            uses = self._uses.get(id(article), 0) - 1
+            if uses > 0:
+                self._uses[id(article)] = uses
+            else:
+                self._uses.pop(id(article), None)
+                self._entries.pop(id(article), None)
+        return files
 
     def render(self, doc: Document) -> Iterator[Rendered]:
         """``doc`` in every configured format."""
@@ -160,9 +167,12 @@ class Renderer:
         return fg
 
     def entry(self, article: Article) -> _Entry:
+        """The article's feedgen entry, made when a document first needs it."""
         entry = self._entries.get(id(article))
         if entry is None:
             entry = self._entries[id(article)] = _entry(article)
+            uses = self._uses.get(id(article), 0)
+            entry.left = {f.name: uses for f in self.formats if f.name != "json"}
         return entry
 
 
