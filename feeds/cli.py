@@ -81,8 +81,12 @@ def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) 
             config = publisher.load_config()
             folder = output or config.output_folder
             cache.restore(publisher.cache, folder)
-            rebuilder = Rebuilder(publisher, track=_progress) if watch else None
-            snapshot = rebuilder.first if rebuilder else publisher.build(config, track=_progress)
+            if watch:
+                rebuilder = Rebuilder(publisher, track=_progress)
+                snapshot = rebuilder.first
+            else:  # one export: each file rendered as it is written, none kept
+                rebuilder = None
+                snapshot = publisher.build(config, track=_progress, keep=False)
             report = export(snapshot.files, folder, gzip=config["output.gzip"])
             cache.save(publisher.cache, folder)
     except FeedsError as e:

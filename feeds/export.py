@@ -65,7 +65,7 @@ def export(
         # Listed before writing, so a build killed half-way still knows every file it wrote.
         _update(root / MANIFEST, _manifest(old | mine))
         written, unchanged, compressed = [], [], 0
-        for path in sorted(files):
+        for path in files:  # in the order given: a Rendering renders them in that order
             if since is not None and since.get(path) is files[path]:
                 unchanged.append(path)
                 continue
@@ -84,7 +84,8 @@ def export(
     copies = {p for p in removed if p.endswith(GZIP_SUFFIX) and p[: -len(GZIP_SUFFIX)] in old}
     if gzip or copies:
         log.info("%d .gz files written, %d removed", compressed, len(copies))
-    return Report(tuple(written), tuple(unchanged), tuple(p for p in removed if p not in copies))
+    removed = [p for p in removed if p not in copies]
+    return Report(*(tuple(sorted(paths)) for paths in (written, unchanged, removed)))
 
 
 def _update(target: Path, body: bytes) -> bool:

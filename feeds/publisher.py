@@ -20,7 +20,7 @@ from feeds.config import Config
 from feeds.errors import FeedsError, Problem
 from feeds.model import Article, Feed, Rendered
 from feeds.pages import render_pages
-from feeds.render import FORMATS, Memo, Renderer
+from feeds.render import FORMATS, Memo, Renderer, Rendering
 from feeds.select import Selection
 from feeds.watch import Watcher
 
@@ -55,20 +55,27 @@ class Publisher:
         config: Config | None = None,
         track: Track | None = None,
         changed: Collection[str] | None = None,
+        keep: bool = True,
     ) -> Snapshot:
         """See :meth:`_build`, run with the garbage collector paused."""
         with paused_gc():
-            return self._build(config, track, changed)
+            return self._build(config, track, changed, keep)
 
     def _build(
-        self, config: Config | None, track: Track | None, changed: Collection[str] | None
+        self,
+        config: Config | None,
+        track: Track | None,
+        changed: Collection[str] | None,
+        keep: bool,
     ) -> Snapshot:
         """Read, select and render. Raises ConfigError (before any work) on a bad config.
 
         ``track`` wraps the results of the files read, e.g. in a progress bar. ``changed``,
         from a :class:`feeds.watch.Watcher`, names the only article files that may have
         changed since the last build: no other file is looked at. It is not used after a
-        change of config."""
+        change of config. Without ``keep``, the files are rendered as they are read from
+        the snapshot and not kept (:class:`feeds.render.Rendering`): for one export, by a
+        publisher that builds no more."""
         config = config or self.load_config()
         sources = self._last if self._last and self._last.config == config else None
         self._last = None  # until this build is done: a failed one leaves its sources half-changed
@@ -80,14 +87,19 @@ class Publisher:
         self._last = sources
         feeds = tuple(sources.selection.feeds())
         renderer = Renderer(config)
-        self._memo.start(config)
-        files = {r.path: r for r in renderer.render_all(feeds, self._memo)}
-        files.update((r.path, r) for r in render_pages(feeds, renderer, self._memo))
+        files: Mapping[str, Rendered]
+        if keep:
+            self._memo.start(config)
+            rendered = [*renderer.render_all(feeds, self._memo)]
+            rendered += render_pages(feeds, renderer, self._memo)
+            files = MappingProxyType({r.path: r for r in sorted(rendered, key=_path)})
+        else:
+            files = Rendering(renderer, feeds, {r.path: r for r in render_pages(feeds, renderer)})
         problems = sources.problems()
         for problem in problems:
             log.warning("%s", problem)
         articles = len(sources.results) + len(sources.skipped) - len(problems)
-        return Snapshot(config, feeds, MappingProxyType(files), articles, problems)
+        return Snapshot(config, feeds, files, articles, problems)
 
     def watchable(self, watcher: Watcher) -> bool:
         """Whether ``watcher`` sees every change to the files of the last build: not when
@@ -192,10 +204,11 @@ def file_stamp(path: str | Path) -> Stamp | None:
         return None
 
 
-_FEED_TYPES = {f.media_type for f in FORMATS.values()}
-
-
 def feed_urls(snapshot: Snapshot, paths: Iterable[str]) -> list[str]:
     """The public URLs of the feeds (not pages) among ``paths`` of ``snapshot``."""
     base = snapshot.config["site.base_url"]
-    return [base + p for p in paths if snapshot.files[p].media_type in _FEED_TYPES]
+    return [base + p for p in paths if p.rpartition(".")[2] in FORMATS]
+
+
+def _path(rendered: Rendered) -> str:
+    return rendered.path

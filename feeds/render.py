@@ -12,8 +12,9 @@ import html
 import json
 import math
 import operator
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseExtension
@@ -89,19 +90,28 @@ class Renderer:
     def url(self, path: str, fmt: Format) -> str:
         return f"{self.base_url}{path}.{fmt.name}"
 
+    def documents(self, feeds: Iterable[Feed]) -> list[Document]:
+        """Every document of ``feeds``: each one's current page and archive pages."""
+        size, archives = self.config["feeds.items"], self.config["feeds.archives"]
+        return [doc for feed in feeds for doc in pages(feed, size, archives)]
+
+    def plan(self, docs: Iterable[Document], memo: Memo | None = None) -> None:
+        """Count the documents to render that hold each article (not those ``memo`` holds),
+        so that :meth:`render_list` lets go of its entry after the last."""
+        for doc in docs:
+            if memo is None or not memo.has(doc.path, _doc_key(doc), doc.items):
+                for article in doc.items:
+                    self._uses[id(article)] = self._uses.get(id(article), 0) + 1
+
     def render_all(self, feeds: Iterable[Feed], memo: Memo | None = None) -> Iterator[Rendered]:
         """Every document of ``feeds`` in every format; what ``memo`` holds is reused."""
         memo = memo or Memo()
-        size, archives = self.config["feeds.items"], self.config["feeds.archives"]
-        docs = [doc for feed in feeds for doc in pages(feed, size, archives)]
+        docs = self.documents(feeds)
+        self.plan(docs, memo)
         for doc in docs:
-            if not memo.has(doc.path, _doc_key(doc), doc.items):
-                for article in doc.items:
-                    self._uses[id(article)] = self._uses.get(id(article), 0) + 1
-        for doc in docs:
-            yield from memo.get(doc.path, _doc_key(doc), doc.items, self._render_list, doc)
+            yield from memo.get(doc.path, _doc_key(doc), doc.items, self.render_list, doc)
 
-    def _render_list(self, doc: Document) -> list[Rendered]:
+    def render_list(self, doc: Document) -> list[Rendered]:
         """``doc`` in every format; then the entries it was the last to hold are let go."""
         files = list(self.render(doc))
         for article in doc.items:
@@ -220,6 +230,48 @@ class Memo:
         files = self._old[path][2] if self.has(path, key, items) else render(*args)
         self._new[path] = (key, items, files)
         return files
+
+
+class Rendering(Mapping[str, Rendered]):
+    """The files of ``feeds`` (and ``extra`` ones), each document rendered when one of its
+    files is asked for and kept only until another is: what a one-off export needs, in a
+    fraction of the memory of all files at once.
+
+    Iterated, documents come oldest first (by their oldest item), so that an article's
+    pages in all its feeds (archive pages are slices of time) are rendered near each other
+    and its entry is let go soon after it is made: in feed order, the all-articles feed's
+    archive pages held every entry until the last provider feed."""
+
+    def __init__(self, renderer: Renderer, feeds: Iterable[Feed], extra: Mapping[str, Rendered]):
+        self._renderer = renderer
+        docs = sorted(renderer.documents(feeds), key=_oldest)
+        renderer.plan(docs)
+        names = [fmt.name for fmt in renderer.formats]
+        self._docs = {f"{doc.path}.{name}": doc for doc in docs for name in names}
+        self._extra = extra
+        self._current: tuple[Document | None, dict[str, Rendered]] = (None, {})
+
+    def __getitem__(self, path: str) -> Rendered:
+        if path in self._extra:
+            return self._extra[path]
+        doc = self._docs[path]
+        if self._current[0] is not doc:
+            self._current = (doc, {r.path: r for r in self._renderer.render_list(doc)})
+        return self._current[1][path]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._docs
+        yield from self._extra
+
+    def __len__(self) -> int:
+        return len(self._docs) + len(self._extra)
+
+
+def _oldest(doc: Document) -> datetime:
+    return doc.items[-1].published if doc.items else _BEGINNING
+
+
+_BEGINNING = datetime.min.replace(tzinfo=UTC)
 
 
 class ExtraLinks(BaseExtension):
