@@ -259,6 +259,9 @@ class Rendering(Mapping[str, Rendered]):
             self._current = (doc, {r.path: r for r in self._renderer.render_list(doc)})
         return self._current[1][path]
 
+    def __contains__(self, path: object) -> bool:  # without rendering, unlike Mapping's
+        return path in self._docs or path in self._extra
+
     def __iter__(self) -> Iterator[str]:
         yield from self._docs
         yield from self._extra

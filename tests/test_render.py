@@ -66,6 +66,7 @@ def test_an_export_that_keeps_nothing_gives_the_same_files(corpus_site, corpus):
     assert {p: files[p].body for p in files} == kept  # in its own order
     assert {p: files[p].body for p in sorted(files, reverse=True)} == kept
     renderer = files._renderer
+    assert all(p in files for p in kept) and "nope.rss" not in files
     for _ in files.items():  # the order in which it lets each entry go after its last use
         pass
     assert not renderer._entries
