@@ -180,9 +180,7 @@ class Renderer:
         """The article's feedgen entry, made when a document first needs it."""
         entry = self._entries.get(id(article))
         if entry is None:
-            entry = self._entries[id(article)] = _entry(article)
-            uses = self._uses.get(id(article), 0)
-            entry.left = {f.name: uses for f in self.formats if f.name != "json"}
+            entry = self._entries[id(article)] = _entry(article, self._uses)
         return entry
 
 
@@ -309,11 +307,11 @@ class ExtraLinks(BaseExtension):
 class _Entry(FeedEntry):
     """A feedgen entry whose XML is built once per format and copied into each document
     that holds it: building is most of the time feedgen takes, copying a small part. A copy
-    is kept only while :meth:`Renderer.render_all` has documents left that need it."""
+    is kept only while the renderer has documents left that need it."""
 
-    def __init__(self) -> None:
+    def __init__(self, uses: Mapping[int, int], key: int) -> None:
         super().__init__()
-        self.left: dict[str, int] = {}  # documents still to render, by format
+        self._uses, self._key = uses, key  # the renderer's count of documents left that hold it
         self._built: dict[str, etree._Element] = {}
 
     def rss_entry(self, extensions: bool = True) -> etree._Element:
@@ -323,19 +321,16 @@ class _Entry(FeedEntry):
         return self._element("atom", super().atom_entry, extensions)
 
     def _element(self, fmt: str, build: Callable[[bool], etree._Element], extensions: bool):
-        left = self.left.get(fmt, 0)
-        if left <= 1:  # the last use, or one render_all did not plan: keep nothing
-            self.left[fmt] = 0
+        if self._uses.get(self._key, 0) <= 1:  # the last use, or one not planned: keep nothing
             built = self._built.pop(fmt, None)
             return build(extensions) if built is None else built
-        self.left[fmt] = left - 1
         if fmt not in self._built:
             self._built[fmt] = build(extensions)
         return copy.deepcopy(self._built[fmt])
 
 
-def _entry(article: Article) -> FeedEntry:
-    fe = _Entry()
+def _entry(article: Article, uses: Mapping[int, int]) -> _Entry:
+    fe = _Entry(uses, id(article))
     fe.load_extension("media")
     fe.load_extension("dc", atom=False)
     fe.guid(article.id, permalink=True)
