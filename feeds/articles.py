@@ -136,9 +136,8 @@ def _check_depth(fm: str) -> None:
     """Refuse front matter nested deeper than MAX_DEPTH before libyaml builds it: its C
     composer would overflow the C stack (a segfault that kills the whole process, not a
     RecursionError). The event parser it runs on first keeps its own stack, so counting its
-    events is safe at any depth; it is only needed when the text has more than MAX_DEPTH of
-    the indicators that each level of nesting needs one of (real articles have some 60)."""
-    if sum(map(fm.count, "[{-:?")) <= MAX_DEPTH:
+    events is safe at any depth; it is only needed when the text could be deeper."""
+    if fastyaml.depth_bound(fm) <= MAX_DEPTH:
         return
     depth = 0
     for event in yaml.parse(fm, Loader=_Loader):

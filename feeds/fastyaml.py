@@ -21,11 +21,8 @@ from yaml.resolver import Resolver
 
 SLOW = object()  # load's answer when the text is PyYAML's to read
 # yaml_rs recurses once per level of nesting and overflows the stack (a crash, not an
-# error) some 10,000 levels deep, or 1,500 in a thread with a 1 MiB stack. Each level needs
-# one of these indicators: text with at most MAX_INDICATORS of them is that shallow at most
-# (real front matter has up to some 750).
-NESTING_INDICATORS = "[{-:?"
-MAX_INDICATORS = 1000
+# error) some 10,000 levels deep, or 1,500 in a thread with a 1 MiB stack.
+MAX_DEPTH = 1000
 
 # Characters PyYAML reads differently or refuses: those it does not print, tabs, and the
 # line breaks that YAML 1.1 has and YAML 1.2 has not.
@@ -51,7 +48,7 @@ def load(text: str) -> Any:
     text), or SLOW when only PyYAML can tell."""
     text = f"\n{text}\n"  # the first plain scalar follows a line break, the last indicator one
     if (
-        sum(map(text.count, NESTING_INDICATORS)) > MAX_INDICATORS
+        depth_bound(text) > MAX_DEPTH
         or _ODD_CHARACTER.search(text)
         or _ODD_TEXT.search(text)
         or _ODD_WORD.search(text)
@@ -63,6 +60,12 @@ def load(text: str) -> Any:
     except Exception:  # PyYAML gives the error, with its message and line
         return SLOW
     return data if _agrees(data) else SLOW
+
+
+def depth_bound(text: str) -> int:
+    """How deep YAML ``text`` can nest at most: each level needs one of the indicators
+    counted (real front matter has up to some 750 of them)."""
+    return sum(map(text.count, "[{-:?"))
 
 
 def _agrees(value: Any) -> bool:
