@@ -400,7 +400,7 @@ def bench_serving(
             wait_up(f"http://127.0.0.1:{ports[key]}/", procs[key], 10)
 
         labels = {
-            "feeds": "feeds serve (granian, 4 threads)",
+            "feeds": "feeds serve (granian, 16 threads)",
             "static": "nginx static export, gzip on",
             "static-gz": "nginx static export, gzip_static (.gz made by the bench)",
             "proxy": "nginx proxy_cache in front of feeds serve",
