@@ -289,6 +289,9 @@ class ArticleCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[Stamp | None, Article | Problem]] = {}
+        # A cache file and the settled entries it holds, once restored or saved
+        # (:mod:`feeds.cache`): it is written again only when they differ.
+        self.saved: tuple[Path, dict[str, tuple[Stamp, Article | Problem]]] | None = None
 
     def settled(self) -> dict[str, tuple[Stamp, Article | Problem]]:
         """The entries whose stamps identify the file's content (see :meth:`load`)."""

@@ -11,7 +11,6 @@ that does not load, is ignored: the build then reads every article file.
 
 from __future__ import annotations
 
-import filecmp
 import functools
 import hashlib
 import logging
@@ -63,26 +62,29 @@ def restore(cache: ArticleCache, folder: Path) -> int:
         log.warning("%s: ignored, every article file is read again (%s)", CACHE_FILE, e)
         return 0
     cache.update(entries)
+    cache.saved = (folder / CACHE_FILE, entries)
     return len(entries)
 
 
 def save(cache: ArticleCache, folder: Path) -> None:
-    """Write ``cache`` into ``folder`` atomically, unless it holds the same already; a
-    failure is only logged. Written a chunk of entries at a time: made whole, the frozen
-    entries and their bytes were the peak of a build's memory (+260 MiB at 100,000)."""
+    """Write ``cache`` into ``folder`` atomically unless the file holds the same entries
+    already (as restored or saved); a failure is only logged. Written a chunk of entries at
+    a time: made whole, the frozen entries and their bytes were the peak of a build's memory
+    (+260 MiB at 100,000)."""
     target = folder / CACHE_FILE
+    entries = cache.settled()
+    if cache.saved == (target, entries) and target.exists():
+        return
     temp = folder / f"{CACHE_FILE}.{os.getpid()}.tmp"  # export removes any left by a kill
-    settled = list(cache.settled().items())
+    settled = list(entries.items())
     try:
         with open(temp, "wb") as f:
             _write_record(f, version())
             for k in range(0, len(settled), CHUNK):
                 _write_record(f, [_entry(path, *entry) for path, entry in settled[k : k + CHUNK]])
             _write_record(f, None)  # the end: a file cut short is not taken for a whole one
-        if target.exists() and filecmp.cmp(temp, target, shallow=False):
-            temp.unlink()  # the file and its mtime stay
-        else:
-            os.replace(temp, target)
+        os.replace(temp, target)
+        cache.saved = (target, entries)
     except OSError as e:
         temp.unlink(missing_ok=True)
         log.warning("%s: not saved (%s)", target, e.strerror)

@@ -4,6 +4,7 @@ stale: every rebuild gives the bytes a fresh build of the same files gives."""
 from __future__ import annotations
 
 import marshal
+import os
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,31 @@ def test_a_second_build_parses_only_the_changed_files(news: Site, runner, reads)
 
     assert reads == ["03.md"]
     assert written(news.output) == fresh(news)
+    assert b"Edited in between" in (news.output / "all.rss").read_bytes()
+
+
+def test_the_cache_file_is_written_only_when_what_was_parsed_changed(news: Site, runner, reads):
+    assert runner("build").exit_code == 0
+    cache_file = news.output / CACHE_FILE
+    first = os.stat(cache_file)
+
+    assert runner("build").exit_code == 0  # nothing changed: the file is not even rewritten
+    again = os.stat(cache_file)
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+    cache_file.unlink()
+    assert runner("build").exit_code == 0
+    assert cache_file.is_file()
+    first = os.stat(cache_file)
+
+    (news.articles / "07.md").unlink()  # a file gone is a change too
+    assert runner("build").exit_code == 0
+    assert os.stat(cache_file).st_ino != first.st_ino
+    reads.clear()
+    news.write("03.md", story(3, title="Edited in between"))
+    assert runner("build").exit_code == 0
+    reads.clear()
+    assert runner("build").exit_code == 0
+    assert reads == []  # the edit went into the saved cache
     assert b"Edited in between" in (news.output / "all.rss").read_bytes()
 
 
