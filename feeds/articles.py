@@ -319,27 +319,28 @@ class ArticleCache:
 
     def _look(self, paths: Iterable[str], track: Track | None) -> tuple[dict, dict]:
         """Entries and results for ``paths``: files whose stamps match are not read again."""
-        stamps: dict[str, Stamp] = {}
+        entries: dict[str, tuple[Stamp | None, Article | Problem]] = {}
         results: dict[str, Article | Problem] = {}
+        misses: dict[str, Stamp] = {}
         for path in paths:
             try:
-                stamps[path] = stamp = Stamp.of(path)
+                stamp = Stamp.of(path)
             except OSError as e:
                 results[path] = Problem(str(path), f"skipped: cannot read: {e.strerror}")
                 continue
             hit = self._entries.get(path)
             if hit and hit[0] == stamp:
+                entries[path] = hit  # kept as it is: also what a saved cache file holds
                 results[path] = hit[1]
-        misses = [p for p in stamps if p not in results]
+            else:
+                misses[path] = stamp
         track = track or _untracked
-        results.update(zip(misses, track(read_all(misses), len(misses)), strict=True))
+        results.update(zip(misses, track(read_all([*misses]), len(misses)), strict=True))
         # File times tick coarsely (a few ms): a file written again in the same tick with the
         # same size keeps its stamp. A stamp is trusted once the file is older than that.
         settled = time.time_ns() - SETTLED_NS
-        entries = {
-            path: (stamp if stamp.ctime_ns < settled else None, results[path])
-            for path, stamp in stamps.items()
-        }
+        for path, stamp in misses.items():
+            entries[path] = (stamp if stamp.ctime_ns < settled else None, results[path])
         return entries, results
 
 
