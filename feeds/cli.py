@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -76,6 +77,8 @@ def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
 @click.pass_obj
 def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) -> None:
     """Write every feed into the output folder."""
+    if strict and watch:
+        raise click.UsageError("--strict sets the exit status of one build: not with --watch")
     try:
         with paused_gc():
             config = publisher.load_config()
@@ -121,9 +124,10 @@ def _tell(snapshot: Snapshot, report: Report, folder: Path) -> None:
 
 
 def _keep_building(rebuilder: Rebuilder, output: Path | None, last: Snapshot) -> None:
-    """``build --watch``: export each new snapshot until interrupted; a failure is shown
-    and the next change tried. The parse cache is saved on the way out."""
+    """``build --watch``: export each new snapshot until interrupted (Ctrl-C or SIGTERM);
+    a failure is shown and the next change tried. The parse cache is saved on the way out."""
     folder = output or last.config.output_folder
+    default = signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
             rebuilder.wait(last.config["serve.reload_interval"])
@@ -144,7 +148,12 @@ def _keep_building(rebuilder: Rebuilder, output: Path | None, last: Snapshot) ->
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, default)
         cache.save(rebuilder.publisher.cache, folder)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # stop as Ctrl-C does
 
 
 @main.command()

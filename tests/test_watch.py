@@ -17,7 +17,8 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from feeds.articles import find, matches
+from feeds import articles, cache
+from feeds.articles import ArticleCache, find, matches
 from feeds.publisher import Publisher
 from feeds.rebuild import Rebuilder
 from feeds.watch import Watcher
@@ -224,6 +225,35 @@ def test_build_watch_writes_what_changes_and_saves_its_parse_cache_when_stopped(
     assert process.returncode == 0, output
     assert b"2 published" in output
     assert (site.output / ".feeds-cache").is_file()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_build_watch_saves_the_files_it_read_when_stopped(site, stop):
+    for n in (1, 2):
+        site.write(f"{n}.md", article(n=n, title=f"Story {n}"))
+    time.sleep(articles.SETTLED_NS / 1e9)  # old enough for the parse cache to keep them
+    command = [sys.executable, "-m", "feeds", "--config", str(site.config_path), "build", "--watch"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(lambda: b"Story 2" in _read(site.output / "all.rss"))
+        (site.articles / "2.md").unlink()
+        _wait_for(lambda: b"Story 2" not in _read(site.output / "all.rss"))
+    finally:
+        process.send_signal(stop)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    restored = ArticleCache()
+    cache.restore(restored, site.output)
+    assert [Path(p).name for p in restored.settled()] == ["1.md"]
+
+
+def test_build_strict_is_refused_with_watch(site):
+    command = [sys.executable, "-m", "feeds", "--config", str(site.config_path), "build"]
+    # A process with a time limit: accepted, the options would watch until stopped.
+    result = subprocess.run([*command, "--watch", "--strict"], capture_output=True, timeout=60)
+    assert result.returncode == 2
+    assert b"--strict" in result.stderr and b"--watch" in result.stderr
+    assert not site.output.exists()
 
 
 def _read(path: Path) -> bytes:
