@@ -33,6 +33,7 @@ class Rebuilder:
         self._inputs = None if self.watcher else publisher.inputs()
         self.first = publisher.build(config, track)
         self._rescan = False  # whether the next build looks at every file
+        self._lost = False  # whether the watcher stopped as its folder went: to watch again
         self._check_watcher()
 
     def wait(self, timeout: float) -> None:
@@ -52,6 +53,7 @@ class Rebuilder:
                 changed = self.watcher.changes()
             except OSError as e:  # it could not watch the folder afresh, e.g. it was removed
                 self._stop_watching(f"cannot watch the articles any more ({e})")
+                self._lost = True
             stamp = file_stamp(self.publisher.config_path)
             if changed == set() and stamp == self._config_stamp:
                 return None
@@ -69,6 +71,9 @@ class Rebuilder:
                 self.watcher.close()
                 self.watcher = _watcher(config.articles_folder)
                 rescan = True
+            elif self._lost:  # the folder may be back: watched before its files are read
+                self.watcher = _watcher(config.articles_folder)
+                self._lost = self.watcher is None
             snapshot = self.publisher.build(config, changed=None if rescan else changed)
         except FeedsError as e:
             log.error("keeping the last good feeds: %s", e)

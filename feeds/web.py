@@ -129,6 +129,8 @@ class LiveFeeds:
                     live.refresh()
                 except Exception:  # the thread lives on: the next change is built afresh
                     log.exception("reload failed; keeping the last good feeds")
+        if live:  # it stopped watching: a watcher made later (see Rebuilder) gets a thread
+            live._follower = None
 
     def _refresh_locked(self) -> None:
         try:

@@ -134,7 +134,7 @@ def test_a_watched_rebuild_after_a_config_change_looks_at_every_file(site):
     assert got.files == Publisher(site.config_path).build().files
 
 
-def test_a_removed_articles_folder_turns_watching_into_scanning(site, caplog):
+def test_a_removed_articles_folder_is_scanned_for_then_watched_again(site, caplog, monkeypatch):
     site.write("first.md", article(n=1, title="First"))
     rebuilder = Rebuilder(Publisher(site.config_path))
     shutil.rmtree(site.articles)
@@ -147,6 +147,18 @@ def test_a_removed_articles_folder_turns_watching_into_scanning(site, caplog):
     snapshot = rebuilder.rebuild()
     assert snapshot is not None and snapshot.articles == 1
     assert titles(snapshot.files["all.rss"].body) == ["Second"]
+
+    # Watched again: a change is built from the file the watcher names, no scan needed.
+    assert rebuilder.watcher is not None
+    site.write("third.md", article(n=3, title="Third"))
+
+    def scan():
+        raise AssertionError("scanned instead of watching")
+
+    monkeypatch.setattr(rebuilder.publisher, "inputs", scan)
+    rebuilder.wait(5)
+    snapshot = rebuilder.rebuild()
+    assert snapshot is not None and titles(snapshot.files["all.rss"].body) == ["Third", "Second"]
 
 
 def _apply(site: Site, what: str, name: str, other: str, n: int) -> None:
@@ -184,6 +196,23 @@ def test_a_server_rebuilds_as_a_file_changes_without_waiting_for_reload_interval
     while titles(found := client.get("/all.rss").data) != ["Second", "First"]:
         assert time.monotonic() < deadline, titles(found)
         time.sleep(0.02)
+
+
+def test_a_server_watches_again_when_a_removed_articles_folder_is_back(site):
+    site.configure(serve={"reload_interval": 3600})  # changes seen only by watching
+    site.write("first.md", article(n=1, title="First"))
+    app = create_app(site.config_path)
+    client, live = app.test_client(), app.extensions["feeds"]
+    assert titles(client.get("/all.rss").data) == ["First"]
+
+    shutil.rmtree(site.articles)
+    _wait_for(lambda: live._rebuilder.watcher is None)  # the watching thread saw it go
+    site.write("second.md", article(n=2, title="Second"))
+    assert live.refresh() is True  # a scan, as every reload_interval
+    assert titles(client.get("/all.rss").data) == ["Second"]
+
+    site.write("third.md", article(n=3, title="Third"))
+    _wait_for(lambda: titles(client.get("/all.rss").data) == ["Third", "Second"])
 
 
 def test_articles_in_a_linked_folder_are_scanned_instead_of_watched(site):
