@@ -99,11 +99,15 @@ class LiveFeeds:
 
     def _follow_here(self) -> None:
         with self._lock:
-            if self._follower != os.getpid():
-                self._follower = os.getpid()
-                threading.Thread(
-                    target=self._follow, args=(weakref.ref(self),), name="feeds-watch", daemon=True
-                ).start()
+            self._start_following()
+
+    def _start_following(self) -> None:
+        """Start the thread that follows the watcher, unless it runs; hold ``_lock``."""
+        if self._follower != os.getpid():
+            self._follower = os.getpid()
+            threading.Thread(
+                target=self._follow, args=(weakref.ref(self),), name="feeds-watch", daemon=True
+            ).start()
 
     def refresh(self) -> bool:
         """Bring the feeds up to date with the files as they are now; True if they were
@@ -140,6 +144,8 @@ class LiveFeeds:
 
     def _refresh(self) -> None:
         snapshot = self._rebuilder.rebuild()
+        if self._rebuilder.watcher and self._follower is None:
+            self._start_following()  # watching again (see Rebuilder): from now, not at a request
         if snapshot is None:
             return
         old, now = self.state, _now()

@@ -209,10 +209,13 @@ def test_a_server_watches_again_when_a_removed_articles_folder_is_back(site):
     _wait_for(lambda: live._rebuilder.watcher is None)  # the watching thread saw it go
     site.write("second.md", article(n=2, title="Second"))
     assert live.refresh() is True  # a scan, as every reload_interval
-    assert titles(client.get("/all.rss").data) == ["Second"]
+    assert titles(live.state.snapshot.files["all.rss"].body) == ["Second"]
 
+    # Followed at once, without waiting for a request (one would start it too late for
+    # the WebSub hub, which is told as the feeds change).
     site.write("third.md", article(n=3, title="Third"))
-    _wait_for(lambda: titles(client.get("/all.rss").data) == ["Third", "Second"])
+    _wait_for(lambda: titles(live.state.snapshot.files["all.rss"].body) == ["Third", "Second"])
+    assert titles(client.get("/all.rss").data) == ["Third", "Second"]
 
 
 def test_articles_in_a_linked_folder_are_scanned_instead_of_watched(site):
