@@ -33,7 +33,7 @@ class Rebuilder:
         self._inputs = None if self.watcher else publisher.inputs()
         self.first = publisher.build(config, track)
         self._rescan = False  # whether the next build looks at every file
-        self._lost = False  # whether the watcher stopped as its folder went: to watch again
+        self._lost = False  # whether the folder watched went (or could not be watched): retried
         self._check_watcher()
 
     def wait(self, timeout: float) -> None:
@@ -67,13 +67,13 @@ class Rebuilder:
         self._rescan = True  # until a build succeeds: what changed meanwhile is unknown
         try:
             config = self.publisher.load_config()
-            if self.watcher and self.watcher.folder != config.articles_folder:
-                self.watcher.close()
-                self.watcher = _watcher(config.articles_folder)
-                rescan = True
-            elif self._lost:  # the folder may be back: watched before its files are read
+            if self._lost or (self.watcher and self.watcher.folder != config.articles_folder):
+                # Another folder, or the lost one maybe back: watched before its files are read.
+                if self.watcher:
+                    self.watcher.close()
                 self.watcher = _watcher(config.articles_folder)
                 self._lost = self.watcher is None
+                rescan = True
             snapshot = self.publisher.build(config, changed=None if rescan else changed)
         except FeedsError as e:
             log.error("keeping the last good feeds: %s", e)
