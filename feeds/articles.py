@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import frontmatter
 import yaml
@@ -99,7 +99,8 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
                 data[key.value] = self._plain(value, built)
             return data
         if kind == _SEQ:
-            built[node] = items = []
+            items: list[Any] = []
+            built[node] = items
             items.extend(self._plain(child, built) for child in node.value)
             return items
         raise _Unusual
@@ -144,7 +145,8 @@ def _check_depth(fm: str) -> None:
         depth += _NESTING.get(type(event), 0)
         if depth > MAX_DEPTH:
             raise yaml.MarkedYAMLError(
-                problem=f"nested more than {MAX_DEPTH} levels deep", problem_mark=event.start_mark
+                problem=f"nested more than {MAX_DEPTH} levels deep",
+                problem_mark=event.start_mark,  # type: ignore[arg-type]  # libyaml's Mark
             )
 
 
@@ -295,7 +297,9 @@ class ArticleCache:
 
     def settled(self) -> dict[str, tuple[Stamp, Article | Problem]]:
         """The entries whose stamps identify the file's content (see :meth:`load`)."""
-        return {path: entry for path, entry in self._entries.items() if entry[0] is not None}
+        # The entry tuples themselves, not new ones: feeds.cache compares them with the saved.
+        settled = {path: entry for path, entry in self._entries.items() if entry[0] is not None}
+        return cast(dict[str, tuple[Stamp, Article | Problem]], settled)
 
     def update(self, entries: dict[str, tuple[Stamp, Article | Problem]]) -> None:
         """Take ``entries``, e.g. saved by an earlier process; :meth:`load` checks each stamp."""
@@ -352,6 +356,7 @@ def read_all(paths: Sequence[str]) -> Iterator[Article | Problem]:
         return
     # fork starts fastest, but forking a process with threads (the server reloads from
     # one) can copy a lock another thread holds; forkserver forks a clean process instead.
+    context: multiprocessing.context.BaseContext
     if threading.active_count() == 1:
         context = multiprocessing.get_context("fork")
     else:
@@ -549,10 +554,13 @@ def _provider(value: Any, url: str) -> Provider:
     name = domain = None
     if isinstance(value, dict):
         name = _optional_text(value.get("name"))
-        domain = isinstance(value.get("domain"), str) and provider_key(value["domain"])
+        domain = provider_key(value["domain"]) if isinstance(value.get("domain"), str) else None
     elif isinstance(value, str):
         name = clean(value) or None
-    domain = domain or provider_key(url.split("/")[2].split(":")[0])
+    # The URL's host is a valid host name already (canonical_url): it is its own key when
+    # dropping its "www." leaves none.
+    host = url.split("/")[2].split(":")[0]
+    domain = domain or provider_key(host) or host
     return Provider(name=_shorten(name or domain, MAX_NAME), domain=domain)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import logging
 import marshal
 import os
@@ -41,7 +42,9 @@ _MICROSECOND = timedelta(microseconds=1)
 def version() -> str:
     """The parsing code, the YAML parsers and the Python that wrote a cache: any change to
     them makes it stale."""
-    sources = b"".join(Path(m.__file__).read_bytes() for m in (articles, fastyaml, model, text))
+    sources = b"".join(
+        Path(inspect.getfile(m)).read_bytes() for m in (articles, fastyaml, model, text)
+    )
     parsers = f"{sys.version} {yaml.__version__} {yaml_rs.__version__}"
     return hashlib.blake2b(sources + parsers.encode()).hexdigest()
 
@@ -94,7 +97,7 @@ CHUNK = 5000  # entries per record
 _LENGTH = struct.Struct("<Q")
 
 
-def _write_record(f: BinaryIO, value: object) -> None:
+def _write_record(f: BinaryIO, value: Any) -> None:
     data = marshal.dumps(value)
     f.write(_LENGTH.pack(len(data)))
     f.write(data)

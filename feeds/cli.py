@@ -8,6 +8,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 import click
 
@@ -25,7 +26,7 @@ MAX_REQUEST_HEAD = 16 * 1024  # bytes of request line and headers `feeds serve` 
 class Failed(click.ClickException):
     """A user-facing failure: printed as it is (``file: key: message``), exit 1."""
 
-    def show(self, file=None) -> None:
+    def show(self, file: IO[Any] | None = None) -> None:
         click.echo(self.message, err=True)
 
 

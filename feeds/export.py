@@ -12,7 +12,7 @@ import logging
 import os
 import tempfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +64,9 @@ def export(
         mine = files.keys() | ({p + GZIP_SUFFIX for p in files} if gzip else set())
         # Listed before writing, so a build killed half-way still knows every file it wrote.
         _update(root / MANIFEST, _manifest(old | mine))
-        written, unchanged, compressed = [], [], 0
+        written: list[str] = []
+        unchanged: list[str] = []
+        compressed = 0
         for path in files:  # in the order given: a Rendering renders them in that order
             if since is not None and since.get(path) is files[path]:
                 unchanged.append(path)
@@ -156,7 +158,7 @@ def _remove(root: Path, path: str) -> None:
         parent = parent.parent
 
 
-def _manifest(paths) -> bytes:
+def _manifest(paths: Iterable[str]) -> bytes:
     return "".join(f"{p}\n" for p in sorted(paths)).encode()
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -65,7 +66,7 @@ _env.filters.update(
 )
 
 
-def _rendered(path: str, media_type: str, template: str, **context) -> Rendered:
+def _rendered(path: str, media_type: str, template: str, **context: Any) -> Rendered:
     body = _env.get_template(template).render(**context).encode()
     return Rendered(path, media_type, body, etag(body))
 

@@ -192,7 +192,7 @@ class _Sources:
         return tuple(sorted([*self.skipped.values(), *unread], key=_problem_order))
 
 
-def _problem_order(problem: Problem) -> tuple:
+def _problem_order(problem: Problem) -> str:
     return path_order(problem.source)
 
 

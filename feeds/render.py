@@ -36,7 +36,7 @@ class Format:
     render: Callable[[Renderer, Document, str], bytes]  # (renderer, document, self URL)
 
 
-def _feedgen(serialize: Callable[[FeedGenerator], bytes]):
+def _feedgen(serialize: Callable[[FeedGenerator], bytes]) -> Callable[..., bytes]:
     def render(renderer: Renderer, doc: Document, self_url: str) -> bytes:
         return serialize(renderer.generator(doc, self_url))
 
@@ -299,7 +299,7 @@ class ExtraLinks(BaseExtension):
         self._mark(feed)
         return feed
 
-    def _mark(self, parent) -> None:
+    def _mark(self, parent: etree._Element) -> None:
         if self.archive:
             parent.insert(0, etree.Element(f"{{{HISTORY_NS}}}archive"))
 
@@ -320,7 +320,9 @@ class _Entry(FeedEntry):
     def atom_entry(self, extensions: bool = True) -> etree._Element:
         return self._element("atom", super().atom_entry, extensions)
 
-    def _element(self, fmt: str, build: Callable[[bool], etree._Element], extensions: bool):
+    def _element(
+        self, fmt: str, build: Callable[[bool], etree._Element], extensions: bool
+    ) -> etree._Element:
         if self._uses.get(self._key, 0) <= 1:  # the last use, or one not planned: keep nothing
             built = self._built.pop(fmt, None)
             return build(extensions) if built is None else built

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
 
 from feeds.config import Config
@@ -52,7 +52,7 @@ class _Thresholds:
         return quality >= (self.min if override is None else override)
 
 
-def _wanted(config: Config, kind: str):
+def _wanted(config: Config, kind: str) -> Callable[[str], bool]:
     """A predicate over feed keys for the topic or provider feeds."""
     enabled = config[f"feeds.{kind}.enabled"]
     include = set(config[f"feeds.{kind}.include"])

@@ -19,6 +19,7 @@ from flask import Flask, Response, request
 from werkzeug.datastructures import Accept
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.http import parse_accept_header
+from werkzeug.wrappers import Response as BaseResponse
 
 from feeds.errors import FeedsError
 from feeds.filters import ItemFilter
@@ -235,7 +236,8 @@ def _cached(state: State, cache: dict, key: Any, make: Callable[[], T], limit: i
 
 @lru_cache(maxsize=64)  # a handful of values in practice; bounded against odd clients
 def _wants_gzip(accept_encoding: str) -> bool:
-    return "gzip" in parse_accept_header(accept_encoding, Accept)
+    # By quality: "gzip;q=0" refuses it, "*" accepts it.
+    return parse_accept_header(accept_encoding, Accept).quality("gzip") > 0
 
 
 @dataclass(frozen=True)
@@ -346,10 +348,10 @@ def create_app(config_path: str | Path = "config.yaml") -> Flask:
     app = Flask(__name__)
     live = LiveFeeds(Publisher(config_path))
     app.extensions["feeds"] = live
-    app.wsgi_app = FastPath(app.wsgi_app, live)
+    app.wsgi_app = FastPath(app.wsgi_app, live)  # type: ignore[method-assign]  # Flask's way
 
     @app.errorhandler(HTTPException)
-    def plain_error(error: HTTPException) -> Response:
+    def plain_error(error: HTTPException) -> BaseResponse:
         response = error.get_response()
         reason = f": {error.description}" if isinstance(error, BadRequest) else ""
         response.set_data(f"{error.code} {error.name}{reason}\n")
@@ -363,11 +365,11 @@ def create_app(config_path: str | Path = "config.yaml") -> Flask:
             raise RequestEntityTooLarge()
 
     @app.get("/")
-    def index() -> Response:
+    def index() -> BaseResponse:
         return serve("index.html")
 
     @app.get("/<path:path>")
-    def serve(path: str) -> Response:
+    def serve(path: str) -> BaseResponse:
         if len(request.query_string) > MAX_QUERY:
             raise BadRequest(f"query string longer than {MAX_QUERY} bytes")
         state = request.environ.get(STATE_KEY) or live.current()

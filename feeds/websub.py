@@ -7,6 +7,7 @@ changed topic URL as a repeated ``hub.url`` parameter.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import logging
 import threading
@@ -78,7 +79,9 @@ class Notifier:
     def __init__(self, hub: str, *, attempts: int = 3, backoff: float = 1.0, timeout: float = 10.0):
         _check(hub, attempts, backoff, timeout)  # here, not later in the worker thread
         self.hub = hub
-        self._options = {"attempts": attempts, "backoff": backoff, "timeout": timeout}
+        self._publish = functools.partial(
+            publish, hub, attempts=attempts, backoff=backoff, timeout=timeout
+        )
         self._pending: set[str] = set()  # the queue: a set, so repeated URLs coalesce
         self._busy = False
         self._closed = False
@@ -122,7 +125,7 @@ class Notifier:
                 urls, self._pending = self._pending, set()
                 self._busy = True
             try:
-                publish(self.hub, urls, **self._options)
+                self._publish(urls)
             except Exception:
                 # A bug, not the hub: keep the traceback, and the worker for the next change.
                 log.exception("WebSub notification to %s failed", self.hub)
@@ -202,7 +205,7 @@ def _send(
     return _Outcome.UNREACHABLE
 
 
-def _drain(response) -> None:
+def _drain(response: http.client.HTTPResponse | urllib.error.HTTPError) -> None:
     """Read and close an answer, so the connection ends cleanly; its body does not matter."""
     try:
         response.read()
