@@ -303,15 +303,15 @@ def percentile(values: list[float], q: float) -> float:
 
 def run(args) -> dict:
     config = load_config(args.config)
-    interval = config["serve.reload_interval"]
+    interval = config.serve.reload_interval
     bound = interval + args.margin
     folder = Path(args.articles) if args.articles else config.articles_folder
-    suffix = next((Path(p).suffix for p in config["articles.patterns"] if Path(p).suffix), ".md")
-    quality = max(100, config["quality.min"])
+    suffix = next((Path(p).suffix for p in config.articles.patterns if Path(p).suffix), ".md")
+    quality = max(100, config.quality.min)
     rng = random.Random(args.seed)
     changes = Changes(folder, suffix, quality, rng)
     results = Results()
-    base = config["site.base_url"]
+    base = config.site.base_url
     stop = threading.Event()
     budget = itertools.count()
     clients = [Client(args, base, changes, results, args.seed + k) for k in range(args.clients)]

@@ -91,7 +91,7 @@ def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) 
             else:  # one export: each file rendered as it is written, none kept
                 rebuilder = None
                 snapshot = publisher.build(config, track=_progress, keep=False)
-            report = export(snapshot.files, folder, gzip=config["output.gzip"])
+            report = export(snapshot.files, folder, gzip=config.output.gzip)
             cache.save(publisher.cache, folder)
     except FeedsError as e:
         raise Failed(str(e)) from None
@@ -112,7 +112,7 @@ def _tell(snapshot: Snapshot, report: Report, folder: Path) -> None:
         f"{len(snapshot.feeds)} feeds in {folder}: {len(report.written)} files written, "
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed."
     )
-    hub = snapshot.config["websub.hub"]
+    hub = snapshot.config.websub.hub
     changed = feed_urls(snapshot, report.written)
     if hub and changed:
         told = websub.publish(hub, changed)
@@ -131,16 +131,14 @@ def _keep_building(rebuilder: Rebuilder, output: Path | None, last: Snapshot) ->
     default = signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
-            rebuilder.wait(last.config["serve.reload_interval"])
+            rebuilder.wait(last.config.serve.reload_interval)
             snapshot = rebuilder.rebuild()
             if snapshot is None:
                 continue
             folder = output or snapshot.config.output_folder
             config = snapshot.config
             try:
-                report = export(
-                    snapshot.files, folder, gzip=config["output.gzip"], since=last.files
-                )
+                report = export(snapshot.files, folder, gzip=config.output.gzip, since=last.files)
             except FeedsError as e:
                 click.echo(str(e), err=True)
                 continue
@@ -226,7 +224,7 @@ def check(publisher: Publisher) -> None:
     """Validate the config and every article; one line per problem."""
     try:
         config = publisher.load_config()
-        paths, problems = articles_module.find(config.articles_folder, config["articles.patterns"])
+        paths, problems = articles_module.find(config.articles_folder, config.articles.patterns)
     except ConfigError as e:
         raise Failed(str(e)) from None
     except FeedsError as e:

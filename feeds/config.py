@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -22,6 +22,7 @@ from feeds.model import FORMAT_NAMES
 from feeds.text import provider_key, slugify
 
 Check = Callable[[Any], Any]
+T = TypeVar("T")
 
 
 class Invalid(ValueError):
@@ -281,27 +282,124 @@ _SECTIONS = {
 }
 
 
+# The settings as typed, frozen sections: ``config.feeds.items``, never ``"feeds.items"``.
+# Each field is one row of SETTINGS (a test holds the two together); a field whose key is a
+# section of SETTINGS is a nested section.
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    title: str
+    description: str
+    language: str
+    base_url: str
+    link: str | None
+
+
+@dataclass(frozen=True)
+class ArticleSettings:
+    folder: str
+    patterns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    folder: str
+    gzip: bool
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    min: float
+    missing: str
+    topics: Mapping[str, float]
+    providers: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class TopicFeedSettings:
+    enabled: bool
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProviderFeedSettings(TopicFeedSettings):
+    min_articles: int
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    items: int
+    formats: tuple[str, ...]
+    archives: bool
+    max_age: int
+    all: bool
+    topics: TopicFeedSettings
+    providers: ProviderFeedSettings
+
+
+@dataclass(frozen=True)
+class WebSubSettings:
+    hub: str | None
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    reload_interval: float
+
+
 @dataclass(frozen=True)
 class Config:
-    """The validated settings, keyed as in config.yaml, plus where the file lives."""
+    """The validated settings, plus where the file lives (which equality leaves out: two
+    configs are equal when every setting is)."""
 
-    path: Path
-    values: Mapping[str, Any]
-
-    def __getitem__(self, key: str) -> Any:
-        return self.values[key]
+    site: SiteSettings
+    articles: ArticleSettings
+    output: OutputSettings
+    quality: QualitySettings
+    feeds: FeedSettings
+    websub: WebSubSettings
+    serve: ServeSettings
+    path: Path = field(compare=False)
 
     @property
     def site_link(self) -> str:
-        return self["site.link"] or self["site.base_url"]
+        return self.site.link or self.site.base_url
 
     @property
     def articles_folder(self) -> Path:
-        return self.path.parent / self["articles.folder"]
+        return self.path.parent / self.articles.folder
 
     @property
     def output_folder(self) -> Path:
-        return self.path.parent / self["output.folder"]
+        return self.path.parent / self.output.folder
+
+
+def _section(cls: type[T], values: Mapping[str, Any], prefix: str = "") -> T:
+    """An instance of the section class ``cls`` from validated ``values`` keyed as in
+    SETTINGS; its fields that name a section of SETTINGS are built the same way."""
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]  # cls is a dataclass
+        key = f"{prefix}{f.name}"
+        if key in _SECTIONS:
+            kwargs[f.name] = _section(_SECTION_TYPES[key], values, f"{key}.")
+        elif key in values:
+            kwargs[f.name] = values[key]
+    return cls(**kwargs)
+
+
+_SECTION_TYPES: dict[str, type] = {
+    "site": SiteSettings,
+    "articles": ArticleSettings,
+    "output": OutputSettings,
+    "quality": QualitySettings,
+    "feeds": FeedSettings,
+    "feeds.topics": TopicFeedSettings,
+    "feeds.providers": ProviderFeedSettings,
+    "websub": WebSubSettings,
+    "serve": ServeSettings,
+}
 
 
 def parse(data: Any, source: str = "config.yaml", path: Path | None = None) -> Config:
@@ -337,7 +435,7 @@ def parse(data: Any, source: str = "config.yaml", path: Path | None = None) -> C
             values[setting.key] = setting.default
     if problems:
         raise ConfigError([Problem(source, p) for p in problems])
-    return Config(path or Path(source), MappingProxyType(values))
+    return _section(Config, {**values, "path": path or Path(source)})
 
 
 def _suggest(key: str) -> str:

@@ -40,7 +40,7 @@ class View:
 
 def _view(feed: Feed, renderer: Renderer) -> View:
     spec = feed.spec
-    return View(feed, spec.name, f"{spec.path}.html", feed.items[: renderer.config["feeds.items"]])
+    return View(feed, spec.name, f"{spec.path}.html", feed.items[: renderer.config.feeds.items])
 
 
 def _rfc3339(when: datetime) -> str:
@@ -95,8 +95,8 @@ def render_pages(
     common = {
         "renderer": renderer,
         "formats": renderer.formats,
-        "site": config["site.title"],
-        "lang": config["site.language"],
+        "site": config.site.title,
+        "lang": config.site.language,
     }
     all_feeds = [v.feed for v in views]
     discovered = all_feeds
@@ -107,7 +107,7 @@ def render_pages(
         HTML,
         "index.html",
         **common,
-        description=config["site.description"],
+        description=config.site.description,
         groups=groups,
         discovered=discovered,
     )

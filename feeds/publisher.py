@@ -117,7 +117,7 @@ class Publisher:
         stamps: list = [file_stamp(self.config_path)]
         try:
             config = self.load_config()
-            paths, _ = find(config.articles_folder, config["articles.patterns"])
+            paths, _ = find(config.articles_folder, config.articles.patterns)
         except FeedsError:  # a broken config or folder is picked up by the build that follows
             return tuple(stamps)
         return (*stamps, *((p, file_stamp(p)) for p in paths))
@@ -150,7 +150,7 @@ class _Sources:
 
     def __init__(self, config: Config):
         self.config = config
-        self.finder = Finder(config.articles_folder, config["articles.patterns"])
+        self.finder = Finder(config.articles_folder, config.articles.patterns)
         self.skipped: dict[str, Problem] = {}  # files passed over, by path
         self.results: dict[str, Article | Problem] = {}  # article files, by path
         self.selection = Selection(config)
@@ -206,7 +206,7 @@ def file_stamp(path: str | Path) -> Stamp | None:
 
 def feed_urls(snapshot: Snapshot, paths: Iterable[str]) -> list[str]:
     """The public URLs of the feeds (not pages) among ``paths`` of ``snapshot``."""
-    base = snapshot.config["site.base_url"]
+    base = snapshot.config.site.base_url
     return [base + p for p in paths if p.rpartition(".")[2] in FORMATS]
 
 

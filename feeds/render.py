@@ -79,10 +79,10 @@ class Renderer:
 
     def __init__(self, config: Config):
         self.config = config
-        self.base_url = config["site.base_url"]
-        self.formats = [FORMATS[name] for name in config["feeds.formats"]]
-        self.hub = config["websub.hub"]
-        self.ttl = math.ceil(config["feeds.max_age"] / 60)
+        self.base_url = config.site.base_url
+        self.formats = [FORMATS[name] for name in config.feeds.formats]
+        self.hub = config.websub.hub
+        self.ttl = math.ceil(config.feeds.max_age / 60)
         self._entries: dict[int, _Entry] = {}  # by id() of the article
         self._uses: dict[int, int] = {}  # documents left to render that hold the article
         self._generator: tuple[Document, FeedGenerator] | None = None
@@ -92,7 +92,7 @@ class Renderer:
 
     def documents(self, feeds: Iterable[Feed]) -> list[Document]:
         """Every document of ``feeds``: each one's current page and archive pages."""
-        size, archives = self.config["feeds.items"], self.config["feeds.archives"]
+        size, archives = self.config.feeds.items, self.config.feeds.archives
         return [doc for feed in feeds for doc in pages(feed, size, archives)]
 
     def plan(self, docs: Iterable[Document], memo: Memo | None = None) -> None:
@@ -166,7 +166,7 @@ class Renderer:
         fg.register_extension("extra_links", ExtraLinks)
         fg.title(doc.feed.spec.title)
         fg.description(doc.feed.spec.description)
-        fg.language(self.config["site.language"])
+        fg.language(self.config.site.language)
         fg.generator("feeds", __version__)
         fg.ttl(self.ttl)
         fg.extra_links.archive = doc.archive
@@ -201,7 +201,7 @@ class Memo:
         self._new: dict[str, tuple[object, tuple[Article, ...], list[Rendered]]] = {}
 
     def start(self, config: Config) -> None:
-        same = self._config is not None and self._config.values == config.values
+        same = self._config is not None and self._config == config
         self._old = (self._new or self._old) if same else {}
         self._new = {}
         self._config = config
@@ -388,7 +388,7 @@ def _json_feed(renderer: Renderer, doc: Document, self_url: str) -> bytes:
         "home_page_url": renderer.config.site_link,
         "feed_url": self_url,
         "description": doc.feed.spec.description,
-        "language": renderer.config["site.language"],
+        "language": renderer.config.site.language,
     }
     if "prev-archive" in links:
         feed["next_url"] = links["prev-archive"]  # JSON Feed's next page holds older items

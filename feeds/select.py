@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
 
-from feeds.config import Config
+from feeds.config import Config, TopicFeedSettings
 from feeds.model import Article, Feed, FeedSpec
 from feeds.text import slugify
 
@@ -41,10 +41,10 @@ def _grouped(members: list[Member]) -> tuple[tuple[Article, ...], str]:
 
 class _Thresholds:
     def __init__(self, config: Config):
-        self.min = config["quality.min"]
-        self.include_missing = config["quality.missing"] == "include"
-        self.topics = config["quality.topics"]
-        self.providers = config["quality.providers"]
+        self.min = config.quality.min
+        self.include_missing = config.quality.missing == "include"
+        self.topics = config.quality.topics
+        self.providers = config.quality.providers
 
     def passes(self, quality: float | None, override: float | None) -> bool:
         if quality is None:
@@ -52,11 +52,11 @@ class _Thresholds:
         return quality >= (self.min if override is None else override)
 
 
-def _wanted(config: Config, kind: str) -> Callable[[str], bool]:
+def _wanted(settings: TopicFeedSettings) -> Callable[[str], bool]:
     """A predicate over feed keys for the topic or provider feeds."""
-    enabled = config[f"feeds.{kind}.enabled"]
-    include = set(config[f"feeds.{kind}.include"])
-    exclude = set(config[f"feeds.{kind}.exclude"])
+    enabled = settings.enabled
+    include = set(settings.include)
+    exclude = set(settings.exclude)
     return lambda key: enabled and (not include or key in include) and key not in exclude
 
 
@@ -83,9 +83,9 @@ class Selection:
     def __init__(self, config: Config):
         self._config = config
         self._limits = _Thresholds(config)
-        self._want_all = config["feeds.all"]
-        self._want_topic = _wanted(config, "topics")
-        self._want_provider = _wanted(config, "providers")
+        self._want_all = config.feeds.all
+        self._want_topic = _wanted(config.feeds.topics)
+        self._want_provider = _wanted(config.feeds.providers)
         # Every copy of every story each feed takes, newest first.
         self._members: dict[Key, list[Member]] = defaultdict(list)
         self._feeds: dict[Key, Feed | None] = {}  # None: too few articles to publish
@@ -130,7 +130,7 @@ class Selection:
 
     def feeds(self) -> list[Feed]:
         """Every feed to publish, in a stable order: all, topics, providers."""
-        min_provider = self._config["feeds.providers.min_articles"]
+        min_provider = self._config.feeds.providers.min_articles
         for key in self._dirty:
             members = self._members[key]
             if not members:
@@ -152,9 +152,9 @@ _KIND_ORDER = {"all": 0, "topic": 1, "provider": 2}
 
 
 def _spec(kind: str, key: str, name: str, config: Config) -> FeedSpec:
-    site = config["site.title"]
+    site = config.site.title
     if kind == "all":
-        return FeedSpec("all", "", "All articles", site, config["site.description"], "all")
+        return FeedSpec("all", "", "All articles", site, config.site.description, "all")
     if kind == "topic":
         return FeedSpec(
             "topic", key, name, f"{site}: {name}", f"{name}: news from {site}", f"topics/{key}"

@@ -58,7 +58,7 @@ class State:
         self.feeds = {
             f"{feed.spec.path}.{name}": (feed, FORMATS[name])
             for feed in self.snapshot.feeds
-            for name in self.snapshot.config["feeds.formats"]
+            for name in self.snapshot.config.feeds.formats
         }
 
 
@@ -92,7 +92,7 @@ class LiveFeeds:
             if self._follower != os.getpid():
                 self._follow_here()
             return self.state
-        interval = self.state.snapshot.config["serve.reload_interval"]
+        interval = self.state.snapshot.config.serve.reload_interval
         if time.monotonic() - self._checked >= interval and self._lock.acquire(blocking=False):
             self._checked = time.monotonic()
             threading.Thread(target=self._refresh_locked, daemon=True).start()
@@ -125,7 +125,7 @@ class LiveFeeds:
         watcher closed and this thread ended."""
         while (live := ref()) and live._rebuilder.watcher:
             rebuilder = live._rebuilder
-            interval = live.state.snapshot.config["serve.reload_interval"]
+            interval = live.state.snapshot.config.serve.reload_interval
             del live
             rebuilder.wait(interval)
             del rebuilder
@@ -158,7 +158,7 @@ class LiveFeeds:
 
     def _tell_hub(self, snapshot: Snapshot, changed: list[str]) -> None:
         """Queue the changed feeds for the configured WebSub hub, if any (never waits)."""
-        hub = snapshot.config["websub.hub"]
+        hub = snapshot.config.websub.hub
         if self._notifier and self._notifier.hub != hub:
             self._notifier.close(timeout=0)
             self._notifier = None
@@ -200,7 +200,7 @@ def _filtered(state: State, path: str) -> Rendered | None:
     def render() -> Rendered:
         config = state.snapshot.config
         renderer = Renderer(config)
-        items = item_filter.apply(feed.items, config["feeds.items"])
+        items = item_filter.apply(feed.items, config.feeds.items)
         self_url = f"{renderer.url(feed.spec.path, fmt)}?{query}"
         return renderer.render_as(Document(feed, items, feed.spec.path), fmt, self_url)
 
@@ -386,7 +386,7 @@ def create_app(config_path: str | Path = "config.yaml") -> Flask:
             response.headers["Content-Encoding"] = "gzip"
         response.vary.add("Accept-Encoding")
         response.cache_control.public = True
-        response.cache_control.max_age = state.snapshot.config["feeds.max_age"]
+        response.cache_control.max_age = state.snapshot.config.feeds.max_age
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response.make_conditional(request)
 

@@ -1,3 +1,4 @@
+import dataclasses
 import re
 from pathlib import Path
 
@@ -22,18 +23,18 @@ BASICS = "site: {title: T, base_url: 'https://x.org/feeds'}\n"
 
 def test_the_shipped_config_is_valid():
     cfg = config.load(ROOT / "config.yaml")
-    assert cfg["feeds.items"] == 50
-    assert cfg["site.base_url"].endswith("/")
+    assert cfg.feeds.items == 50
+    assert cfg.site.base_url.endswith("/")
 
 
 def test_defaults_fill_what_the_file_leaves_out(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(BASICS)
     cfg = config.load(path)
-    assert cfg["site.base_url"] == "https://x.org/feeds/"
-    assert cfg["quality.missing"] == "include"
-    assert cfg["feeds.formats"] == ("rss", "atom", "json")
-    assert cfg["websub.hub"] is None
+    assert cfg.site.base_url == "https://x.org/feeds/"
+    assert cfg.quality.missing == "include"
+    assert cfg.feeds.formats == ("rss", "atom", "json")
+    assert cfg.websub.hub is None
     assert cfg.site_link == "https://x.org/feeds/"
     assert cfg.articles_folder == tmp_path / "seeds"
 
@@ -102,11 +103,49 @@ def test_overrides_are_keyed_by_slug_and_domain(tmp_path):
         BASICS + "quality: {topics: {AI in Healthcare: 3}, providers: {WWW.CNN.com: 4}}\n"
     )
     cfg = config.load(path)
-    assert dict(cfg["quality.topics"]) == {"ai-in-healthcare": 3}
-    assert dict(cfg["quality.providers"]) == {"cnn.com": 4}
+    assert dict(cfg.quality.topics) == {"ai-in-healthcare": 3}
+    assert dict(cfg.quality.providers) == {"cnn.com": 4}
 
 
 def test_every_setting_is_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     missing = [s.key for s in config.SETTINGS if f"`{s.key}`" not in readme]
     assert missing == []
+
+
+def test_every_setting_is_one_typed_attribute_and_every_attribute_a_setting():
+    """config.feeds.items, not config["feeds.items"]: each row of SETTINGS is reached by
+    the same dotted path of attributes, with its value, and the sections hold nothing else
+    (a field without a row would never be validated)."""
+    cfg = config.load(ROOT / "config.yaml")
+    for setting in config.SETTINGS:
+        value = cfg
+        for name in setting.key.split("."):
+            value = getattr(value, name)
+        assert not dataclasses.is_dataclass(value), setting.key
+
+    def leaves(section, prefix=""):
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if dataclasses.is_dataclass(value):
+                yield from leaves(value, f"{prefix}{f.name}.")
+            elif f.name != "path":
+                yield f"{prefix}{f.name}"
+
+    assert sorted(leaves(cfg)) == sorted(s.key for s in config.SETTINGS)
+
+
+def test_a_setting_reads_as_given_and_defaults_fill_the_rest(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "site: {title: T, base_url: 'https://x.example'}\n"
+        "feeds: {items: 7, providers: {min_articles: 3, exclude: [WWW.Example.com]}}\n"
+    )
+    cfg = config.load(path)
+    assert cfg.feeds.items == 7
+    assert cfg.feeds.providers.min_articles == 3
+    assert cfg.feeds.providers.exclude == ("example.com",)
+    assert cfg.feeds.topics.enabled is True
+    assert cfg.site.base_url == "https://x.example/"
+    assert cfg.site_link == "https://x.example/"
+    assert cfg.articles_folder == tmp_path / "seeds"

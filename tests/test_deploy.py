@@ -123,7 +123,7 @@ def test_the_static_export_behind_nginx(site, world_readable):
     def build() -> None:
         # What `feeds build` does.
         snapshot = site.build()
-        export(snapshot.files, snapshot.config.output_folder, gzip=snapshot.config["output.gzip"])
+        export(snapshot.files, snapshot.config.output_folder, gzip=snapshot.config.output.gzip)
 
     build()
     served = create_app(site.config_path).test_client()  # what `feeds serve` answers
