@@ -33,12 +33,12 @@ HISTORY_NS = "http://purl.org/syndication/history/1.0"
 class Format:
     name: str  # also the file extension
     media_type: str
-    render: Callable[[Renderer, Document, str], bytes]  # (renderer, document, self URL)
+    render: Callable[[Renderer, Document, Format, str], bytes]  # (renderer, doc, fmt, self URL)
 
 
 def _feedgen(serialize: Callable[[FeedGenerator], bytes]) -> Callable[..., bytes]:
-    def render(renderer: Renderer, doc: Document, self_url: str) -> bytes:
-        return serialize(renderer.generator(doc, self_url))
+    def render(renderer: Renderer, doc: Document, fmt: Format, self_url: str) -> bytes:
+        return serialize(renderer.generator(doc, fmt, self_url))
 
     return render
 
@@ -130,7 +130,7 @@ class Renderer:
 
     def render_as(self, doc: Document, fmt: Format, self_url: str | None = None) -> Rendered:
         """``doc`` in ``fmt``; ``self_url`` overrides its self link (a filtered view's URL)."""
-        body = fmt.render(self, doc, self_url or self.url(doc.path, fmt))
+        body = fmt.render(self, doc, fmt, self_url or self.url(doc.path, fmt))
         return Rendered(f"{doc.path}.{fmt.name}", fmt.media_type, body, etag(body))
 
     def links(self, doc: Document, fmt: Format, self_url: str) -> list[tuple[str, str]]:
@@ -141,12 +141,12 @@ class Renderer:
         links += [(rel, self.url(path, fmt)) for rel, path in doc.links]
         return links
 
-    def generator(self, doc: Document, self_url: str) -> FeedGenerator:
-        """The feedgen generator of ``doc``, reused across the feedgen formats."""
+    def generator(self, doc: Document, fmt: Format, self_url: str) -> FeedGenerator:
+        """The feedgen generator of ``doc`` with its links in ``fmt``, reused across the
+        feedgen formats."""
         if self._generator is None or self._generator[0] is not doc:
             self._generator = (doc, self._new_generator(doc))
         fg = self._generator[1]
-        fmt = FORMATS["rss" if self_url.endswith(".rss") else "atom"]
         links = self.links(doc, fmt, self_url)
         fg.id(self_url)
         # RSS takes its channel link from the last link added: the site, after the rest.
@@ -378,9 +378,8 @@ def _rfc3339(article: Article) -> str:
     return article.published.isoformat().replace("+00:00", "Z")
 
 
-def _json_feed(renderer: Renderer, doc: Document, self_url: str) -> bytes:
+def _json_feed(renderer: Renderer, doc: Document, fmt: Format, self_url: str) -> bytes:
     """JSON Feed 1.1 with the same items, ids, dates, authors, tags and images."""
-    fmt = FORMATS["json"]
     links = dict(renderer.links(doc, fmt, self_url))
     feed: dict = {
         "version": "https://jsonfeed.org/version/1.1",

@@ -10,6 +10,7 @@ from feeds.articles import MAX_RELATED, MAX_TOPICS
 from feeds.config import MAX_ITEMS
 from feeds.publisher import Publisher
 from feeds.text import MAX_URL
+from feeds.web import create_app
 
 from .conftest import BASE_URL, article
 
@@ -112,6 +113,26 @@ def test_rss_channel_and_item(site):
     assert newest.find(media + "content").get("medium") == "image"
     content = newest.findtext("{http://purl.org/rss/1.0/modules/content/}encoded")
     assert '<a href="https://o.example/r">See also &lt;this&gt;</a> (Other)' in content
+
+
+@pytest.mark.parametrize(
+    ("path", "media_type"),
+    [("all.rss", "application/rss+xml"), ("all.atom", "application/atom+xml")],
+)
+def test_a_filtered_feed_says_its_own_format_in_its_self_link(site, path, media_type):
+    """The self link of a filtered feed, whose URL ends in its query, has the feed's type."""
+    site.write("1.md", article(n=1))
+    site.write("2.md", article(n=2))
+    response = create_app(site.config_path).test_client().get(f"/{path}?limit=2")
+    assert response.status_code == 200
+    channel = ElementTree.fromstring(response.data)
+    (self_link,) = [
+        link
+        for link in channel.iter("{http://www.w3.org/2005/Atom}link")
+        if link.get("rel") == "self"
+    ]
+    assert self_link.get("href") == f"{BASE_URL}{path}?limit=2"
+    assert self_link.get("type") == media_type
 
 
 def test_atom_feed_and_entry(site):
