@@ -67,7 +67,7 @@ def export(
         written: list[str] = []
         unchanged: list[str] = []
         compressed = 0
-        for path in files:  # in the order given: a Rendering renders them in that order
+        for path in files:  # in the order given: a LazyFiles renders them in that order
             if since is not None and since.get(path) is files[path]:
                 unchanged.append(path)
                 continue

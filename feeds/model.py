@@ -47,8 +47,14 @@ class Article:
 
 FeedKind = Literal["all", "topic", "provider"]
 
-# The formats every feed can be rendered in; feeds.render has one renderer for each.
-FORMAT_NAMES = ("rss", "atom", "json")
+# The formats every feed can be rendered in, by name (also the file extension), and their
+# media types: the one list of them. feeds.render has a renderer for each.
+MEDIA_TYPES = {
+    "rss": "application/rss+xml",
+    "atom": "application/atom+xml",
+    "json": "application/feed+json",
+}
+FORMAT_NAMES = tuple(MEDIA_TYPES)
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import format_datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from feeds.model import Article, Feed, Rendered
-from feeds.render import Memo, Renderer, etag
+from feeds.render import Renderer, etag
+from feeds.reuse import PreviousBuild
+from feeds.text import rfc3339
 
 HTML = "text/html"
 OPML = "text/x-opml"
@@ -43,10 +45,6 @@ def _view(feed: Feed, renderer: Renderer) -> View:
     return View(feed, spec.name, f"{spec.path}.html", feed.items[: renderer.config.feeds.items])
 
 
-def _rfc3339(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 _env = Environment(
     loader=PackageLoader("feeds"),
     autoescape=True,  # every template, the OPML too: article text is never trusted
@@ -58,7 +56,7 @@ _env = Environment(
 # Dates as numbers, not month names: language-neutral whatever site.language is, and
 # independent of the process locale.
 _env.filters.update(
-    rfc3339=_rfc3339,
+    rfc3339=rfc3339,
     rfc822=lambda when: format_datetime(when.astimezone(UTC), usegmt=True),
     date=lambda when: f"{when.astimezone(UTC):%Y-%m-%d}",
     time=lambda when: f"{when.astimezone(UTC):%Y-%m-%d %H:%M} UTC",
@@ -80,11 +78,11 @@ def _feed_page(view: View, common: dict) -> list[Rendered]:
 
 
 def render_pages(
-    feeds: Iterable[Feed], renderer: Renderer, memo: Memo | None = None
+    feeds: Iterable[Feed], renderer: Renderer, previous: PreviousBuild | None = None
 ) -> Iterator[Rendered]:
     """``index.html``, ``<feed path>.html`` for every feed, and ``feeds.opml`` (if any feed);
-    a feed's page that ``memo`` holds is reused."""
-    memo = memo or Memo()
+    a feed's page that ``previous`` holds is reused."""
+    previous = previous or PreviousBuild()
     views = [_view(feed, renderer) for feed in feeds]
     groups = [
         (heading, group)
@@ -112,7 +110,7 @@ def render_pages(
         discovered=discovered,
     )
     for view in views:
-        yield from memo.get(view.page, view.feed.spec, view.items, _feed_page, view, common)
+        yield from previous.get(view.page, view.feed.spec, view.items, _feed_page, view, common)
     if views:
         updated = max((f.updated for f in all_feeds if f.updated), default=None)
         yield _rendered("feeds.opml", OPML, "feeds.opml", **common, groups=groups, updated=updated)

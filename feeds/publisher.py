@@ -18,9 +18,10 @@ from feeds import config as config_module
 from feeds.articles import ArticleCache, Finder, Stamp, Track, find, path_order
 from feeds.config import Config
 from feeds.errors import FeedsError, Problem
-from feeds.model import Article, Feed, Rendered
+from feeds.model import FORMAT_NAMES, Article, Feed, Rendered
 from feeds.pages import render_pages
-from feeds.render import FORMATS, Memo, Renderer, Rendering
+from feeds.render import Renderer
+from feeds.reuse import LazyFiles, PreviousBuild
 from feeds.select import Selection
 from feeds.watch import Watcher
 
@@ -44,7 +45,7 @@ class Publisher:
     def __init__(self, config_path: Path | str):
         self.config_path = Path(config_path)
         self.cache = ArticleCache()  # parsed files; feeds.cache saves it between processes
-        self._memo = Memo()
+        self._previous = PreviousBuild()  # what the last build rendered, for the next
         self._last: _Sources | None = None
 
     def load_config(self) -> Config:
@@ -74,7 +75,7 @@ class Publisher:
         from a :class:`feeds.watch.Watcher`, names the only article files that may have
         changed since the last build: no other file is looked at. It is not used after a
         change of config. Without ``keep``, the files are rendered as they are read from
-        the snapshot and not kept (:class:`feeds.render.Rendering`): for one export, by a
+        the snapshot and not kept (:class:`feeds.reuse.LazyFiles`): for one export, by a
         publisher that builds no more."""
         config = config or self.load_config()
         sources = self._last if self._last and self._last.config == config else None
@@ -89,12 +90,12 @@ class Publisher:
         renderer = Renderer(config)
         files: Mapping[str, Rendered]
         if keep:
-            self._memo.start(config)
-            rendered = [*renderer.render_all(feeds, self._memo)]
-            rendered += render_pages(feeds, renderer, self._memo)
+            self._previous.start(config)
+            rendered = [*self._previous.render_feeds(renderer, feeds)]
+            rendered += render_pages(feeds, renderer, self._previous)
             files = MappingProxyType({r.path: r for r in sorted(rendered, key=_path)})
         else:
-            files = Rendering(renderer, feeds, {r.path: r for r in render_pages(feeds, renderer)})
+            files = LazyFiles(renderer, feeds, {r.path: r for r in render_pages(feeds, renderer)})
         problems = sources.problems()
         for problem in problems:
             log.warning("%s", problem)
@@ -207,7 +208,7 @@ def file_stamp(path: str | Path) -> Stamp | None:
 def feed_urls(snapshot: Snapshot, paths: Iterable[str]) -> list[str]:
     """The public URLs of the feeds (not pages) among ``paths`` of ``snapshot``."""
     base = snapshot.config.site.base_url
-    return [base + p for p in paths if p.rpartition(".")[2] in FORMATS]
+    return [base + p for p in paths if p.rpartition(".")[2] in FORMAT_NAMES]
 
 
 def _path(rendered: Rendered) -> str:

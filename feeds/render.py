@@ -1,4 +1,5 @@
-"""Feeds → bytes: one registry of formats; feedgen for RSS 2.0 and Atom 1.0, JSON Feed 1.1.
+"""Feeds → bytes: one registry of formats; feedgen for RSS 2.0 and Atom 1.0, and
+:mod:`feeds.jsonfeed` for JSON Feed 1.1.
 
 Pure: no I/O, no clock. The same feeds give the same bytes, which the static export and
 the server both publish at the same path.
@@ -8,13 +9,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import html
-import json
 import math
-import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseExtension
@@ -23,7 +20,9 @@ from lxml import etree
 
 from feeds import __version__
 from feeds.config import Config
-from feeds.model import FORMAT_NAMES, Article, Document, Feed, Rendered
+from feeds.jsonfeed import json_feed
+from feeds.model import MEDIA_TYPES, Article, Document, Feed, Rendered
+from feeds.text import content_html
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
@@ -47,7 +46,7 @@ def etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
-def pages(feed: Feed, size: int, archives: bool) -> list[Document]:
+def paginate(feed: Feed, size: int, archives: bool) -> list[Document]:
     """The current document (newest ``size`` items) and, with ``archives``, RFC 5005 archive
     pages: the history cut in pages of ``size`` from the oldest, so a full page never changes.
     """
@@ -75,7 +74,7 @@ def pages(feed: Feed, size: int, archives: bool) -> list[Document]:
 
 class Renderer:
     """Renders feeds for one config; an article's entry is built once and shared by its feeds
-    (in :meth:`render_all`, kept only until the last document that holds it is rendered)."""
+    (after :meth:`plan`, kept only until the last document that holds it is rendered)."""
 
     def __init__(self, config: Config):
         self.config = config
@@ -93,23 +92,14 @@ class Renderer:
     def documents(self, feeds: Iterable[Feed]) -> list[Document]:
         """Every document of ``feeds``: each one's current page and archive pages."""
         size, archives = self.config.feeds.items, self.config.feeds.archives
-        return [doc for feed in feeds for doc in pages(feed, size, archives)]
+        return [doc for feed in feeds for doc in paginate(feed, size, archives)]
 
-    def plan(self, docs: Iterable[Document], memo: Memo | None = None) -> None:
-        """Count the documents to render that hold each article (not those ``memo`` holds),
-        so that :meth:`render_list` lets go of its entry after the last."""
+    def plan(self, docs: Iterable[Document]) -> None:
+        """Count the documents to render that hold each article, so that
+        :meth:`render_list` lets go of its entry after the last."""
         for doc in docs:
-            if memo is None or not memo.has(doc.path, _doc_key(doc), doc.items):
-                for article in doc.items:
-                    self._uses[id(article)] = self._uses.get(id(article), 0) + 1
-
-    def render_all(self, feeds: Iterable[Feed], memo: Memo | None = None) -> Iterator[Rendered]:
-        """Every document of ``feeds`` in every format; what ``memo`` holds is reused."""
-        memo = memo or Memo()
-        docs = self.documents(feeds)
-        self.plan(docs, memo)
-        for doc in docs:
-            yield from memo.get(doc.path, _doc_key(doc), doc.items, self.render_list, doc)
+            for article in doc.items:
+                self._uses[id(article)] = self._uses.get(id(article), 0) + 1
 
     def render_list(self, doc: Document) -> list[Rendered]:
         """``doc`` in every format; then the entries it was the last to hold are let go."""
@@ -184,97 +174,6 @@ class Renderer:
         return entry
 
 
-def _doc_key(doc: Document) -> tuple:
-    """What a document's bytes depend on, besides the config and its items."""
-    return (doc.feed.spec, doc.links, doc.archive)
-
-
-class Memo:
-    """What the previous build rendered, by path. A rebuild reuses the files of a document
-    whose key is equal and whose items are the very same article objects: the parse cache
-    keeps an unchanged file's object, and any change to a file makes a new one. Start each
-    build with :meth:`start`, which forgets everything when the config changed."""
-
-    def __init__(self) -> None:
-        self._config: Config | None = None
-        self._old: dict[str, tuple[object, tuple[Article, ...], list[Rendered]]] = {}
-        self._new: dict[str, tuple[object, tuple[Article, ...], list[Rendered]]] = {}
-
-    def start(self, config: Config) -> None:
-        same = self._config is not None and self._config == config
-        self._old = (self._new or self._old) if same else {}
-        self._new = {}
-        self._config = config
-
-    def has(self, path: str, key: object, items: tuple[Article, ...]) -> bool:
-        old = self._old.get(path)
-        return (
-            old is not None
-            and old[0] == key
-            and len(old[1]) == len(items)
-            and all(map(operator.is_, old[1], items))
-        )
-
-    def get(
-        self,
-        path: str,
-        key: object,
-        items: tuple[Article, ...],
-        render: Callable[..., list[Rendered]],
-        *args: object,
-    ) -> list[Rendered]:
-        """The files of ``path`` from the previous build if it had the same key and items,
-        else ``render(*args)``."""
-        files = self._old[path][2] if self.has(path, key, items) else render(*args)
-        self._new[path] = (key, items, files)
-        return files
-
-
-class Rendering(Mapping[str, Rendered]):
-    """The files of ``feeds`` (and ``extra`` ones), each document rendered when one of its
-    files is asked for and kept only until another is: what a one-off export needs, in a
-    fraction of the memory of all files at once.
-
-    Iterated, documents come oldest first (by their oldest item), so that an article's
-    pages in all its feeds (archive pages are slices of time) are rendered near each other
-    and its entry is let go soon after it is made: in feed order, the all-articles feed's
-    archive pages held every entry until the last provider feed."""
-
-    def __init__(self, renderer: Renderer, feeds: Iterable[Feed], extra: Mapping[str, Rendered]):
-        self._renderer = renderer
-        docs = sorted(renderer.documents(feeds), key=_oldest)
-        renderer.plan(docs)
-        names = [fmt.name for fmt in renderer.formats]
-        self._docs = {f"{doc.path}.{name}": doc for doc in docs for name in names}
-        self._extra = extra
-        self._current: tuple[Document | None, dict[str, Rendered]] = (None, {})
-
-    def __getitem__(self, path: str) -> Rendered:
-        if path in self._extra:
-            return self._extra[path]
-        doc = self._docs[path]
-        if self._current[0] is not doc:
-            self._current = (doc, {r.path: r for r in self._renderer.render_list(doc)})
-        return self._current[1][path]
-
-    def __contains__(self, path: object) -> bool:  # without rendering, unlike Mapping's
-        return path in self._docs or path in self._extra
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self._docs
-        yield from self._extra
-
-    def __len__(self) -> int:
-        return len(self._docs) + len(self._extra)
-
-
-def _oldest(doc: Document) -> datetime:
-    return doc.items[-1].published if doc.items else _BEGINNING
-
-
-_BEGINNING = datetime.min.replace(tzinfo=UTC)
-
-
 class ExtraLinks(BaseExtension):
     """What feedgen leaves out of RSS: atom:link rel=hub and the RFC 5005 archive links,
     and the fh:archive marker of an archive page (in Atom too)."""
@@ -343,7 +242,7 @@ def _entry(article: Article, uses: Mapping[int, int]) -> _Entry:
     if article.excerpt:
         fe.summary(article.excerpt)
     if article.related:
-        fe.content(_content_html(article), type="html")
+        fe.content(content_html(article), type="html")
     for topic in article.topics:
         fe.category(term=topic)
     provider = article.provider
@@ -361,68 +260,15 @@ def _entry(article: Article, uses: Mapping[int, int]) -> _Entry:
     return fe
 
 
-def _content_html(article: Article) -> str:
-    """The excerpt and the related articles as a list of links, escaped."""
-    esc = html.escape
-    items = "".join(
-        f'<li><a href="{esc(r.url)}">{esc(r.title)}</a>'
-        + (f" ({esc(r.provider)})" if r.provider else "")
-        + "</li>"
-        for r in article.related
-    )
-    summary = f"<p>{esc(article.excerpt)}</p>" if article.excerpt else ""
-    return f"{summary}<p>Related:</p><ul>{items}</ul>"
-
-
-def _rfc3339(article: Article) -> str:
-    return article.published.isoformat().replace("+00:00", "Z")
-
-
 def _json_feed(renderer: Renderer, doc: Document, fmt: Format, self_url: str) -> bytes:
-    """JSON Feed 1.1 with the same items, ids, dates, authors, tags and images."""
-    links = dict(renderer.links(doc, fmt, self_url))
-    feed: dict = {
-        "version": "https://jsonfeed.org/version/1.1",
-        "title": doc.feed.spec.title,
-        "home_page_url": renderer.config.site_link,
-        "feed_url": self_url,
-        "description": doc.feed.spec.description,
-        "language": renderer.config.site.language,
-    }
-    if "prev-archive" in links:
-        feed["next_url"] = links["prev-archive"]  # JSON Feed's next page holds older items
-    if renderer.hub:
-        feed["hubs"] = [{"type": "WebSub", "url": renderer.hub}]
-    feed["items"] = [_json_item(a) for a in doc.items]
-    # Compact: with an indent, json falls back to its slow pure-Python encoder.
-    return (json.dumps(feed, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    return json_feed(doc, renderer.config, self_url, renderer.links(doc, fmt, self_url))
 
 
-def _json_item(article: Article) -> dict:
-    item: dict = {"id": article.id, "url": article.id, "title": article.title}
-    if article.related:
-        item["content_html"] = _content_html(article)
-    else:
-        item["content_text"] = article.excerpt
-    if article.excerpt:
-        item["summary"] = article.excerpt
-    if article.image:
-        item["image"] = article.image.url
-    item["date_published"] = _rfc3339(article)
-    item["authors"] = [
-        {"name": article.provider.name, "url": f"https://{article.provider.domain}/"}
-    ]
-    if article.topics:
-        item["tags"] = list(article.topics)
-    return item
-
-
-FORMATS: dict[str, Format] = {
-    f.name: f
-    for f in (
-        Format("rss", "application/rss+xml", _feedgen(lambda fg: fg.rss_str(pretty=True))),
-        Format("atom", "application/atom+xml", _feedgen(lambda fg: fg.atom_str(pretty=True))),
-        Format("json", "application/feed+json", _json_feed),
-    )
+_RENDERERS: dict[str, Callable[[Renderer, Document, Format, str], bytes]] = {
+    "rss": _feedgen(lambda fg: fg.rss_str(pretty=True)),
+    "atom": _feedgen(lambda fg: fg.atom_str(pretty=True)),
+    "json": _json_feed,
 }
-assert tuple(FORMATS) == FORMAT_NAMES
+# The names and media types come from feeds.model, which config checks names against: a
+# format added there without a renderer here fails on import.
+FORMATS = {name: Format(name, media, _RENDERERS[name]) for name, media in MEDIA_TYPES.items()}

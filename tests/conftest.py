@@ -112,6 +112,12 @@ def corpus(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def corpus_site(site, corpus):
+    site.configure(articles={"folder": str(corpus)})
+    return site
+
+
+@pytest.fixture
 def runner(site: Site):
     from click.testing import CliRunner
 

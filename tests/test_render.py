@@ -15,12 +15,6 @@ from feeds.web import create_app
 from .conftest import BASE_URL, article
 
 
-@pytest.fixture
-def corpus_site(site, corpus):
-    site.configure(articles={"folder": str(corpus)})
-    return site
-
-
 def test_every_corpus_feed_is_well_formed_with_unique_ids(corpus_site):
     snapshot = corpus_site.build()
     assert snapshot.problems == ()
@@ -55,22 +49,6 @@ def test_rebuilding_gives_the_same_bytes(corpus_site):
     first = {p: r.body for p, r in corpus_site.build().files.items()}
     second = {p: r.body for p, r in corpus_site.build().files.items()}
     assert first == second
-
-
-def test_an_export_that_keeps_nothing_gives_the_same_files(corpus_site, corpus):
-    """`feeds build` renders each file as it writes it and keeps none (a Rendering); asked in
-    any order, even twice, it gives what a kept build gives, and lets go of every entry."""
-    corpus_site.configure(articles={"folder": str(corpus)}, feeds={"items": 5})
-    kept = {p: r.body for p, r in Publisher(corpus_site.config_path).build().files.items()}
-    assert any("/archive/" in p for p in kept)
-    files = Publisher(corpus_site.config_path).build(keep=False).files
-    assert {p: files[p].body for p in files} == kept  # in its own order
-    assert {p: files[p].body for p in sorted(files, reverse=True)} == kept
-    renderer = files._renderer
-    assert all(p in files for p in kept) and "nope.rss" not in files
-    for _ in files.items():  # the order in which it lets each entry go after its last use
-        pass
-    assert not renderer._entries
 
 
 def test_rss_channel_and_item(site):
@@ -188,24 +166,6 @@ def test_only_configured_formats_are_rendered(site):
     site.write("1.md", article())
     feeds = [p for p in site.build().files if not p.endswith((".html", ".opml"))]
     assert feeds and all(p.endswith(".atom") for p in feeds)
-
-
-def test_json_feed_has_the_same_items(site):
-    site.write("1.md", article(n=1, topics=["AI", "Robots"]))
-    site.write("2.md", article(n=2, quality=None))
-    files = site.build().files
-    feed = json.loads(files["all.json"].body)
-    assert feed["version"] == "https://jsonfeed.org/version/1.1"
-    assert feed["feed_url"] == BASE_URL + "all.json"
-    assert files["all.json"].media_type == "application/feed+json"
-    rss = feedparser.parse(files["all.rss"].body)
-    assert [i["id"] for i in feed["items"]] == [e.id for e in rss.entries]
-    older = feed["items"][1]
-    assert older["date_published"] == "2023-06-01T10:00:00Z"
-    assert older["authors"] == [{"name": "Example News", "url": "https://example.com/"}]
-    assert older["tags"] == ["AI", "Robots"]
-    assert older["image"] == "https://img.example.com/1.jpg"
-    assert older["summary"] == "What happened in story 1."
 
 
 def test_older_items_are_on_archive_pages(site):
