@@ -134,7 +134,7 @@ class Renderer:
     def generator(self, doc: Document, fmt: Format, self_url: str) -> FeedGenerator:
         """The feedgen generator of ``doc`` with its links in ``fmt``, reused across the
         feedgen formats."""
-        if self._generator is None or self._generator[0] is not doc:
+        if self._generator is None or self._generator[0] != doc:
             self._generator = (doc, self._new_generator(doc))
         fg = self._generator[1]
         links = self.links(doc, fmt, self_url)

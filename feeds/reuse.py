@@ -6,7 +6,6 @@ Both wrap :class:`feeds.render.Renderer`, which knows nothing of them.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
@@ -17,9 +16,8 @@ from feeds.render import Renderer
 
 class PreviousBuild:
     """What the previous build rendered, by path. A rebuild reuses the files of a document
-    whose key is equal and whose items are the very same article objects: the parse cache
-    keeps an unchanged file's object, and any change to a file makes a new one. Start each
-    build with :meth:`start`, which forgets everything when the config changed."""
+    whose key and items are equal to last time's, as its bytes would be. Start each build
+    with :meth:`start`, which forgets everything when the config changed."""
 
     def __init__(self) -> None:
         self._config: Config | None = None
@@ -41,12 +39,9 @@ class PreviousBuild:
 
     def has(self, path: str, key: object, items: tuple[Article, ...]) -> bool:
         old = self._old.get(path)
-        return (
-            old is not None
-            and old[0] == key
-            and len(old[1]) == len(items)
-            and all(map(operator.is_, old[1], items))
-        )
+        # Cheap in the usual case: tuples compare the same object without calling __eq__,
+        # and the parse cache keeps an unchanged file's article object.
+        return old is not None and old[0] == key and old[1] == items
 
     def get(
         self,
@@ -91,7 +86,7 @@ class LazyFiles(Mapping[str, Rendered]):
         if path in self._extra:
             return self._extra[path]
         doc = self._docs[path]
-        if self._current[0] is not doc:
+        if self._current[0] != doc:
             self._current = (doc, {r.path: r for r in self._renderer.render_list(doc)})
         return self._current[1][path]
 
