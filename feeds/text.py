@@ -1,4 +1,5 @@
-"""Cleaning of untrusted strings: XML-safe text, slugs, provider domains, canonical URLs."""
+"""Cleaning of untrusted strings: XML-safe text, slugs, provider domains, canonical URLs;
+bounded reprs of untrusted values for messages."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import functools
 import hashlib
 import html
 import re
+import reprlib
 import unicodedata
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 # Characters XML 1.0 forbids (C0 controls but tab/newline/CR, lone surrogates, U+FFFE/F).
@@ -100,3 +103,19 @@ def canonical_url(url: str) -> str | None:
             "",
         )
     )
+
+
+# A bounded repr: YAML aliases share nodes, so a short file can hold a list of 9**9
+# strings ("billion laughs"), and a plain repr of it would never finish.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxset = 2, 4, 4, 4
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 80
+
+
+def show(value: Any) -> str:
+    """``value`` as a message shows it: a repr of at most 80 characters."""
+    try:
+        text = _REPR.repr(value)
+    except ValueError:  # an int too long for repr()
+        text = "a number too large to show"
+    return text if len(text) <= 80 else text[:77] + "..."
