@@ -37,7 +37,7 @@ MAX_DEPTH = 1000
 def fields(text: str) -> dict[str, Any] | None:
     """The fields of the front matter that ``text`` (an article file's text) starts with, or
     None if it starts with none; {} if it is empty or not a mapping. Raises yaml.YAMLError,
-    whose mark counts lines from the opening --- line, or RecursionError."""
+    whose mark's line is 0 at the opening --- line, or RecursionError."""
     if not _HANDLER.detect(text.lstrip()):
         return None
     meta, _ = frontmatter.parse(text, handler=_HANDLER)

@@ -148,3 +148,9 @@ def test_missing_quality_is_none_and_published_false_is_not_a_draft():
 def test_secured_is_never_kept():
     a = parse(dump(article()), "a.md")
     assert "SECRET-BLOB" not in repr(a)
+
+
+def test_topic_slugs_are_made_once_here_in_topic_order():
+    a = parse(dump(article(topics=["Self-Driving Cars", "AI", "ai"])), "a.md")
+    assert a.topics == ("Self-Driving Cars", "AI", "ai")
+    assert a.topic_slugs == ("self-driving-cars", "ai", "ai")

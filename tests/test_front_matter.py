@@ -271,3 +271,12 @@ def test_the_fast_yaml_construction_builds_what_pyyaml_builds():
             assert same_sharing(_Loader("").construct_document(node), generic), path
             compared += 1
     assert compared > 20
+
+
+def test_fields_tells_no_front_matter_from_an_empty_one_and_marks_errors():
+    assert front_matter.fields("just a body\n") is None
+    assert front_matter.fields("---\n- a list\n---\nbody") == {}
+    assert front_matter.fields("\n---\ntitle: T\n---\nbody") == {"title": "T"}
+    with pytest.raises(yaml.YAMLError) as error:
+        front_matter.fields("---\ntitle: ok\nquality: [1\n---\n")
+    assert error.value.problem_mark.line == 3  # the closing ---: 0 is the opening one
