@@ -13,9 +13,10 @@ from typing import IO, Any
 import click
 
 from feeds import articles as articles_module
-from feeds import cache, websub
+from feeds import websub
 from feeds.errors import ConfigError, FeedsError, Problem
 from feeds.export import Report, export
+from feeds.files import find
 from feeds.publisher import Publisher, Snapshot, feed_urls, paused_gc
 from feeds.rebuild import Rebuilder
 
@@ -84,7 +85,7 @@ def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) 
         with paused_gc():
             config = publisher.load_config()
             folder = output or config.output_folder
-            cache.restore(publisher.cache, folder)
+            publisher.cache.restore(folder)
             if watch:
                 rebuilder = Rebuilder(publisher, track=_progress)
                 snapshot = rebuilder.first
@@ -92,7 +93,7 @@ def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) 
                 rebuilder = None
                 snapshot = publisher.build(config, track=_progress, keep=False)
             report = export(snapshot.files, folder, gzip=config.output.gzip)
-            cache.save(publisher.cache, folder)
+            publisher.cache.save(folder)
     except FeedsError as e:
         raise Failed(str(e)) from None
     _tell(snapshot, report, folder)
@@ -148,7 +149,7 @@ def _keep_building(rebuilder: Rebuilder, output: Path | None, last: Snapshot) ->
         pass
     finally:
         signal.signal(signal.SIGTERM, default)
-        cache.save(rebuilder.publisher.cache, folder)
+        rebuilder.publisher.cache.save(folder)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -224,7 +225,7 @@ def check(publisher: Publisher) -> None:
     """Validate the config and every article; one line per problem."""
     try:
         config = publisher.load_config()
-        paths, problems = articles_module.find(config.articles_folder, config.articles.patterns)
+        paths, problems = find(config.articles_folder, config.articles.patterns)
     except ConfigError as e:
         raise Failed(str(e)) from None
     except FeedsError as e:

@@ -6,13 +6,12 @@ user input is ever used as a regular expression.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from feeds.config import MAX_ITEMS
 from feeds.errors import FeedsError
-from feeds.model import Article, FeedKind
+from feeds.model import Article, FeedKind, quality_number
 from feeds.text import provider_key, slugify
 
 MAX_LIMIT = MAX_ITEMS  # a feed of more could pass the 5 MiB readers accept
@@ -67,7 +66,7 @@ class ItemFilter:
             article.quality is None or article.quality < self.min_quality
         ):
             return False
-        if self.topic and self.topic not in {slugify(t) for t in article.topics}:
+        if self.topic and self.topic not in article.topic_slugs:
             return False
         if self.provider and article.provider.domain != self.provider:
             return False
@@ -89,12 +88,9 @@ def _quality(value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        number = float(value)
+        return quality_number(value)
     except ValueError:
-        number = math.nan
-    if not math.isfinite(number):
-        raise InvalidFilter("min_quality: expected a number")
-    return number
+        raise InvalidFilter("min_quality: expected a number") from None
 
 
 def _topic(value: str | None, kind: FeedKind) -> str | None:

@@ -1,10 +1,12 @@
-"""Immutable values that flow through the pipeline: articles, feeds, rendered files."""
+"""Immutable values that flow through the pipeline: articles, feeds, rendered files; and
+what a quality number is."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,27 @@ class Article:
     published: datetime
     provider: Provider  # from the article's host when its front matter has none
     topics: tuple[str, ...]
+    topic_slugs: tuple[str, ...]  # feeds.text.slugify of each topic, in the same order
     quality: float | None
     image: Image | None = None
     related: tuple[Related, ...] = ()
     category: str | None = None
     type: str | None = None
+
+
+def quality_number(value: Any) -> float:
+    """``value`` as an article's quality or a quality limit: a finite float from a number
+    or its text (not a bool); raises ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"not a number: {type(value).__name__}")
+    try:
+        # An int beyond float's range raises OverflowError here, not in isfinite below.
+        number = float(value)
+    except OverflowError:
+        raise ValueError("beyond a float's range") from None
+    if not math.isfinite(number):
+        raise ValueError("not finite")
+    return number
 
 
 FeedKind = Literal["all", "topic", "provider"]

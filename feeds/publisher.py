@@ -15,11 +15,12 @@ from pathlib import Path
 from types import MappingProxyType
 
 from feeds import config as config_module
-from feeds.articles import ArticleCache, Finder, Stamp, Track, find, path_order
 from feeds.config import Config
 from feeds.errors import FeedsError, Problem
+from feeds.files import Finder, find, path_order
 from feeds.model import FORMAT_NAMES, Article, Feed, Rendered
 from feeds.pages import render_pages
+from feeds.parsecache import ArticleCache, Stamp, Track
 from feeds.render import Renderer
 from feeds.reuse import LazyFiles, PreviousBuild
 from feeds.select import Selection
@@ -44,7 +45,7 @@ class Publisher:
 
     def __init__(self, config_path: Path | str):
         self.config_path = Path(config_path)
-        self.cache = ArticleCache()  # parsed files; feeds.cache saves it between processes
+        self.cache = ArticleCache()  # parsed files; saved between processes by `feeds build`
         self._previous = PreviousBuild()  # what the last build rendered, for the next
         self._last: _Sources | None = None
 

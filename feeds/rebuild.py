@@ -7,8 +7,8 @@ import logging
 import time
 from pathlib import Path
 
-from feeds.articles import Track
 from feeds.errors import FeedsError
+from feeds.parsecache import Track
 from feeds.publisher import Publisher, Snapshot, file_stamp
 from feeds.watch import QUIET, Watcher
 

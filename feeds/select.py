@@ -9,7 +9,6 @@ from operator import itemgetter
 
 from feeds.config import Config, TopicFeedSettings
 from feeds.model import Article, Feed, FeedSpec
-from feeds.text import slugify
 
 
 def _rank(article: Article) -> tuple:
@@ -118,8 +117,7 @@ class Selection:
         limits = self._limits
         if self._want_all and limits.passes(article.quality, None):
             yield ("all", ""), ""
-        for topic in article.topics:
-            slug = slugify(topic)
+        for topic, slug in zip(article.topics, article.topic_slugs, strict=True):
             if self._want_topic(slug) and limits.passes(article.quality, limits.topics.get(slug)):
                 yield ("topic", slug), topic
         domain = article.provider.domain

@@ -1,5 +1,6 @@
-"""Cleaning of untrusted strings (XML-safe text, slugs, provider domains, canonical URLs),
-and the strings that feeds and pages make of them alike (RFC 3339 dates, content HTML)."""
+"""Cleaning of untrusted strings (XML-safe text, slugs, provider domains, canonical URLs,
+bounded reprs for messages), and the strings that feeds and pages make of them alike (RFC
+3339 dates, content HTML)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import functools
 import hashlib
 import html
 import re
+import reprlib
 import unicodedata
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from feeds.model import Article
@@ -122,3 +125,19 @@ def content_html(article: Article) -> str:
     )
     summary = f"<p>{esc(article.excerpt)}</p>" if article.excerpt else ""
     return f"{summary}<p>Related:</p><ul>{items}</ul>"
+
+
+# A bounded repr: YAML aliases share nodes, so a short file can hold a list of 9**9
+# strings ("billion laughs"), and a plain repr of it would never finish.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxset = 2, 4, 4, 4
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 80
+
+
+def show(value: Any) -> str:
+    """``value`` as a message shows it: a repr of at most 80 characters."""
+    try:
+        text = _REPR.repr(value)
+    except ValueError:  # an int too long for repr()
+        text = "a number too large to show"
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -50,7 +50,7 @@ class Watcher:
         self._inotify = INotify()
         self._folders: dict[int, str] = {}  # watch descriptor → the folder's path
         try:
-            # Paths joined as feeds.articles.find joins them: the paths of changed files
+            # Paths joined as feeds.files.find joins them: the paths of changed files
             # compare equal to the ones it listed.
             for top, _, _ in os.walk(self.folder):
                 self._folders[self._inotify.add_watch(top, _MASK)] = top

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from feeds import parsecache
 from feeds.cli import main
 from feeds.publisher import Publisher
 
@@ -95,6 +96,24 @@ def site(tmp_path: Path) -> Site:
     s.articles.mkdir()
     s.configure()
     return s
+
+
+@pytest.fixture
+def news(site: Site, monkeypatch) -> Site:
+    """Twelve articles over three topics and four providers, written "long ago": the parse
+    cache trusts a file's stamp only once it is a few seconds old."""
+    monkeypatch.setattr(parsecache, "TRUST_AFTER_NS", 0)
+    for n in range(12):
+        site.write(f"{n:02d}.md", story(n))
+    return site
+
+
+def story(n: int, **fields) -> dict:
+    shape = {
+        "topics": [f"Topic {n % 3}"],
+        "provider": {"name": f"News {n % 4}", "domain": f"news{n % 4}.example.com"},
+    }
+    return article(n=n + 1, **{**shape, **fields})
 
 
 @pytest.fixture

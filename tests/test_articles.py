@@ -1,23 +1,21 @@
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import yaml
 
-from feeds.articles import _HANDLER, _check_depth, _Loader, find, parse, read
+from feeds.articles import parse, read
 from feeds.errors import ArticleError, Problem
+from feeds.files import find
 
 from .conftest import CORPUS, ROOT, article
 
 
 def dump(fields: dict) -> bytes:
-    import yaml
 
     return ("---\n" + yaml.safe_dump(fields, allow_unicode=True) + "---\n").encode()
 
 
 def test_the_seed_articles_parse(tmp_path):
-    from .conftest import ROOT
 
     paths, problems = find(ROOT / "seeds", ["*.md", "*.txt"])
     parsed = [read(p) for p in paths]
@@ -152,56 +150,7 @@ def test_secured_is_never_kept():
     assert "SECRET-BLOB" not in repr(a)
 
 
-def test_find_skips_directories_and_links_outside(tmp_path):
-    folder = tmp_path / "articles"
-    folder.mkdir()
-    (folder / "ok.md").write_bytes(dump(article()))
-    (folder / "dir.md").mkdir()
-    outside = tmp_path / "outside.md"
-    outside.write_bytes(dump(article()))
-    (folder / "link.md").symlink_to(outside)
-    paths, problems = find(folder, ["*.md"])
-    assert paths == [str(folder / "ok.md")]
-    assert sorted(p.source.rsplit("/", 1)[1] for p in problems) == ["dir.md", "link.md"]
-
-
-def test_a_missing_folder_is_an_error(tmp_path):
-    with pytest.raises(ArticleError, match="articles folder not found"):
-        find(tmp_path / "nope", ["*.md"])
-
-
-def same_sharing(a, b, pairs=None) -> bool:
-    """``a == b``, and objects shared within ``a`` (YAML aliases) are shared alike within
-    ``b``. Each pair of containers is compared once, so a "billion laughs" document of
-    9**9 strings built from a few dozen shared lists takes no longer than its text."""
-    pairs = {} if pairs is None else pairs
-    if not isinstance(a, (dict, list)):
-        return type(a) is type(b) and (a is b or a == b)  # as containers compare: NaN is NaN
-    if id(a) in pairs:
-        return pairs[id(a)] is b
-    if type(a) is not type(b) or len(a) != len(b):
-        return False
-    pairs[id(a)] = b
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same_sharing(a[k], b[k], pairs) for k in a)
-    return all(same_sharing(x, y, pairs) for x, y in zip(a, b, strict=True))
-
-
-def test_the_fast_yaml_construction_builds_what_pyyaml_builds():
-    """_Loader builds plain front matter itself and leaves the rest to PyYAML: on the
-    seeds, the real corpus (where it is here) and the nasty files, both give the same
-    values, aliases shared alike."""
-    folders = [ROOT / "seeds", ROOT / "tests" / "nasty", *[CORPUS] * CORPUS.is_dir()]
-    compared = 0
-    for folder in folders:
-        for path in find(folder, ["*.md", "*.txt"])[0]:
-            try:
-                fm = _HANDLER.split(Path(path).read_text(encoding="utf-8-sig"))[0]
-                _check_depth(fm)  # libyaml's composer would crash on the deepest
-                node = yaml.compose(fm, Loader=_Loader)
-                generic = yaml.constructor.SafeConstructor.construct_document(_Loader(""), node)
-            except (UnicodeDecodeError, ValueError, yaml.YAMLError, RecursionError):
-                continue  # not YAML: reported as such whichever way it is built
-            assert same_sharing(_Loader("").construct_document(node), generic), path
-            compared += 1
-    assert compared > 20
+def test_topic_slugs_are_made_once_here_in_topic_order():
+    a = parse(dump(article(topics=["Self-Driving Cars", "AI", "ai"])), "a.md")
+    assert a.topics == ("Self-Driving Cars", "AI", "ai")
+    assert a.topic_slugs == ("self-driving-cars", "ai", "ai")

@@ -19,9 +19,9 @@ import feedparser
 import pytest
 import yaml
 
-from feeds.cache import CACHE_FILE
 from feeds.export import MANIFEST, export
 from feeds.model import Rendered
+from feeds.parsecache import CACHE_FILE
 from feeds.publisher import Publisher
 
 from .conftest import LOCAL, Site, article, free_port, serving

@@ -39,10 +39,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feeds.articles import MAX_FILE_BYTES, ArticleCache, find, read
-from feeds.cache import CACHE_FILE
+from feeds.articles import MAX_FILE_BYTES, read
 from feeds.errors import Problem
 from feeds.export import MANIFEST, export
+from feeds.files import find
+from feeds.parsecache import CACHE_FILE, ArticleCache
 from feeds.publisher import Publisher, Snapshot
 
 from .conftest import Site, article

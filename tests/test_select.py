@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 from feeds.config import parse
 from feeds.model import Article, Provider
 from feeds.select import Selection, select
+from feeds.text import slugify
 
 from .conftest import BASE_URL
 
@@ -24,6 +25,7 @@ def make(n: int, quality=50.0, topics=("AI",), domain="example.com", url=None, d
         published=datetime(2023, 1, day or n, tzinfo=UTC),
         provider=Provider(domain.split(".")[0].title(), domain),
         topics=tuple(topics),
+        topic_slugs=tuple(map(slugify, topics)),
         quality=quality,
     )
 

@@ -17,8 +17,8 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from feeds import articles, cache
-from feeds.articles import ArticleCache, find, matches
+from feeds import parsecache
+from feeds.parsecache import ArticleCache
 from feeds.publisher import Publisher
 from feeds.rebuild import Rebuilder
 from feeds.watch import Watcher
@@ -55,29 +55,6 @@ def test_a_new_folder_asks_for_a_full_look_and_is_watched_from_then_on(tmp_path)
 
     (tmp_path / "2024" / "b.md").write_text("b")
     assert watcher.changes() == {str(tmp_path / "2024" / "b.md")}
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    names=st.lists(
-        st.sampled_from(["a.md", "b.txt", ".h.md", "x/a.md", "x/y/b.md", ".d/c.md", "x/.e.md"]),
-        max_size=7,
-    ),
-    patterns=st.lists(
-        st.sampled_from(["*.md", "**/*.md", "*/*.md", "x/**", "**", ".*", "x/**/*.md", "?.txt"]),
-        min_size=1,
-        max_size=3,
-    ),
-)
-def test_the_patterns_match_a_changed_file_as_glob_lists_it(names, patterns):
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        for name in names:
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            (folder / name).write_text("x")
-        listed, _ = find(folder, patterns)
-        for name in names:
-            assert matches(name, patterns) == (os.path.join(folder, name) in listed), name
 
 
 # Things that happen to article files, each as (what, name, text).
@@ -262,7 +239,7 @@ def test_build_watch_writes_what_changes(site):
 def test_build_watch_saves_the_files_it_read_when_stopped(site, stop):
     for n in (1, 2):
         site.write(f"{n}.md", article(n=n, title=f"Story {n}"))
-    time.sleep(articles.SETTLED_NS / 1e9)  # old enough for the parse cache to keep them
+    time.sleep(parsecache.TRUST_AFTER_NS / 1e9)  # old enough for the parse cache to keep them
     command = [sys.executable, "-m", "feeds", "--config", str(site.config_path), "build", "--watch"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -274,8 +251,8 @@ def test_build_watch_saves_the_files_it_read_when_stopped(site, stop):
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     restored = ArticleCache()
-    cache.restore(restored, site.output)
-    assert [Path(p).name for p in restored.settled()] == ["1.md"]
+    restored.restore(site.output)
+    assert [Path(p).name for p in restored.trusted()] == ["1.md"]
 
 
 def test_build_strict_is_refused_with_watch(site):

@@ -1,4 +1,5 @@
-"""feeds.fastyaml: yaml_rs's reading is taken only where it is PyYAML's (YAML 1.1) reading."""
+"""feeds.front_matter: yaml_rs's reading is taken only where it is PyYAML's (YAML 1.1) reading,
+and libyaml's own construction builds what PyYAML's generic one builds."""
 
 import math
 from pathlib import Path
@@ -8,9 +9,11 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from feeds import fastyaml
-from feeds.articles import _HANDLER, _check_depth, _Loader, find, parse
+from feeds import front_matter
+from feeds.articles import parse
 from feeds.errors import ArticleError
+from feeds.files import find
+from feeds.front_matter import _HANDLER, _SLOW, _check_depth, _fast_load, _Loader
 
 from .conftest import CORPUS, ROOT, article
 from .test_articles import dump
@@ -39,9 +42,9 @@ def same(a, b) -> bool:
 
 
 def check(text: str) -> bool:
-    """fastyaml agrees with PyYAML on ``text``; True if it answered itself."""
-    fast = fastyaml.load(text)
-    if fast is fastyaml.SLOW:
+    """_fast_load agrees with PyYAML on ``text``; True if it answered itself."""
+    fast = _fast_load(text)
+    if fast is _SLOW:
         return False
     slow = pyyaml(text)
     assert not isinstance(slow, Exception), f"PyYAML refuses what yaml_rs took: {slow}"
@@ -194,7 +197,7 @@ def test_the_deepest_nesting_is_refused_with_its_file_and_line_not_a_crash(event
     assert problem.source == "deep.md"
     assert problem.line == 7  # the line of `x:` and its nested lists
     assert problem.message.startswith("invalid YAML: ")
-    assert fastyaml.load("x:\n  " + "- " * 20000 + "v\n") is fastyaml.SLOW
+    assert _fast_load("x:\n  " + "- " * 20000 + "v\n") is _SLOW
 
 
 def parsed(raw: bytes):
@@ -227,7 +230,53 @@ def test_an_article_reads_the_same_with_or_without_yaml_rs(line, monkeypatch):
     field = line.split(":")[0]
     raw = dump(article(**{field: None})).replace(b"\n---", f"\n{line}\n---".encode(), 1)
     both = parsed(raw)
-    monkeypatch.setattr(fastyaml, "load", lambda text: fastyaml.SLOW)
+    monkeypatch.setattr(front_matter, "_fast_load", lambda text: _SLOW)
     assert both == parsed(raw)
     if line == "quality: 017":
         assert both.quality == 15  # YAML 1.1's octal, as before
+
+
+def same_sharing(a, b, pairs=None) -> bool:
+    """``a == b``, and objects shared within ``a`` (YAML aliases) are shared alike within
+    ``b``. Each pair of containers is compared once, so a "billion laughs" document of
+    9**9 strings built from a few dozen shared lists takes no longer than its text."""
+    pairs = {} if pairs is None else pairs
+    if not isinstance(a, (dict, list)):
+        return type(a) is type(b) and (a is b or a == b)  # as containers compare: NaN is NaN
+    if id(a) in pairs:
+        return pairs[id(a)] is b
+    if type(a) is not type(b) or len(a) != len(b):
+        return False
+    pairs[id(a)] = b
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same_sharing(a[k], b[k], pairs) for k in a)
+    return all(same_sharing(x, y, pairs) for x, y in zip(a, b, strict=True))
+
+
+def test_the_fast_yaml_construction_builds_what_pyyaml_builds():
+    """_Loader builds plain front matter itself and leaves the rest to PyYAML: on the
+    seeds, the real corpus (where it is here) and the nasty files, both give the same
+    values, aliases shared alike."""
+    folders = [ROOT / "seeds", ROOT / "tests" / "nasty", *[CORPUS] * CORPUS.is_dir()]
+    compared = 0
+    for folder in folders:
+        for path in find(folder, ["*.md", "*.txt"])[0]:
+            try:
+                fm = _HANDLER.split(Path(path).read_text(encoding="utf-8-sig"))[0]
+                _check_depth(fm)  # libyaml's composer would crash on the deepest
+                node = yaml.compose(fm, Loader=_Loader)
+                generic = yaml.constructor.SafeConstructor.construct_document(_Loader(""), node)
+            except (UnicodeDecodeError, ValueError, yaml.YAMLError, RecursionError):
+                continue  # not YAML: reported as such whichever way it is built
+            assert same_sharing(_Loader("").construct_document(node), generic), path
+            compared += 1
+    assert compared > 20
+
+
+def test_fields_tells_no_front_matter_from_an_empty_one_and_marks_errors():
+    assert front_matter.fields("just a body\n") is None
+    assert front_matter.fields("---\n- a list\n---\nbody") == {}
+    assert front_matter.fields("\n---\ntitle: T\n---\nbody") == {"title": "T"}
+    with pytest.raises(yaml.YAMLError) as error:
+        front_matter.fields("---\ntitle: ok\nquality: [1\n---\n")
+    assert error.value.problem_mark.line == 3  # the closing ---: 0 is the opening one

@@ -1,0 +1,113 @@
+"""Finding article files: the files under a folder that the configured glob patterns
+match, or whether one changed path is one of them, with the files that are passed over
+(folders, FIFOs, symbolic links to nothing or out of the folder) named as problems."""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+from feeds.errors import ArticleError, Problem
+
+
+def find(folder: Path, patterns: Iterable[str]) -> tuple[list[str], list[Problem]]:
+    """Paths of the article files under ``folder`` matching ``patterns``, sorted; and what
+    was passed over. Paths are text: a Path object each costs more than finding the file."""
+    return Finder(folder, patterns).all()
+
+
+class Finder:
+    """The article files in a folder: all of them, or what one path is now. Remembers the
+    folders and symbolic links it met, which a watcher of the folder may not see into."""
+
+    def __init__(self, folder: Path, patterns: Iterable[str]):
+        self.folder = folder
+        self.patterns = tuple(patterns)
+        self.root = folder.resolve()
+        self.links: set[str] = set()  # article files that are symbolic links
+        self.folders: dict[str, bool] = {}  # folders of the files met: inside the root?
+
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise ArticleError(self.folder, "articles folder not found")
+
+    def all(self) -> tuple[list[str], list[Problem]]:
+        """:func:`find`. Raises ArticleError if the folder is gone (a Finder is kept from
+        build to build)."""
+        self._check_root()
+        names: set[str] = set()
+        for pattern in self.patterns:  # glob.glob on names: pathlib's glob is much slower
+            names.update(
+                glob.glob(pattern, root_dir=self.folder, recursive=True, include_hidden=True)
+            )
+        found = []
+        problems = []
+        for name in sorted(names, key=path_order):
+            result = self._examine(os.path.join(self.folder, name))
+            if isinstance(result, Problem):
+                problems.append(result)
+            elif result is not None:
+                found.append(result)
+        return found, problems
+
+    def check(self, path: str) -> str | Problem | None:
+        """``path`` (as :meth:`all` would join it) if :meth:`all` would list it now, the
+        problem it would report, or None: not an article file (any more)."""
+        if not matches(os.path.relpath(path, self.folder), self.patterns):
+            return None
+        return self._examine(path)
+
+    def _examine(self, path: str) -> str | Problem | None:
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:  # removed since it was listed
+            return None
+        try:
+            if stat.S_ISLNK(mode):
+                self.links.add(path)
+                contained = Path(path).resolve().is_relative_to(self.root)
+                mode = os.stat(path).st_mode if contained else mode
+            else:  # only the folder can lead elsewhere: resolve each folder once
+                parent = os.path.dirname(path)
+                if parent not in self.folders:
+                    self.folders[parent] = Path(parent).resolve().is_relative_to(self.root)
+                contained = self.folders[parent]
+        except FileNotFoundError:
+            return Problem(path, "skipped: a symbolic link to nothing")
+        except (OSError, RuntimeError):  # a symlink loop: RuntimeError before Python 3.13
+            return Problem(path, "skipped: a symbolic link that loops")
+        if not contained:
+            return Problem(path, "skipped: leads outside the articles folder")
+        if not stat.S_ISREG(mode):
+            return Problem(path, "skipped: not a regular file")
+        return path
+
+
+def path_order(path: str) -> str:
+    """Sorts paths by folder, then name, as Path objects would (\\0 sorts before any character)."""
+    return path.replace(os.sep, "\0")
+
+
+def matches(name: str, patterns: Iterable[str]) -> bool:
+    """Whether :func:`find` lists ``name`` (relative to the folder) for one of ``patterns``:
+    glob's rules, with ``**`` as zero or more folders and hidden names included."""
+    # Hand-written on fnmatch, which glob itself uses: wcmatch's globmatch reads a backslash
+    # as an escape, and `[^a]` and `[[:alpha:]]` as classes, where glob takes them literally.
+    parts = name.split(os.sep)
+    return any(_matches(parts, pattern.split("/")) for pattern in patterns)
+
+
+def _matches(parts: list[str], pattern: list[str]) -> bool:
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_matches(parts[k:], pattern[1:]) for k in range(len(parts) + 1))
+    return (
+        bool(parts)
+        and fnmatch.fnmatchcase(parts[0], pattern[0])
+        and _matches(parts[1:], pattern[1:])
+    )

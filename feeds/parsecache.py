@@ -1,0 +1,296 @@
+"""The parse cache: parsed article files kept by path and stamp, so that a rebuild reads
+again only the files that changed; many files are parsed on all the cores.
+
+``feeds build`` keeps it between processes in the output folder as ``.feeds-cache`` (a dot
+file: the nginx config in ``deploy/`` refuses those, and ``feeds serve`` only serves
+rendered files). The file holds plain values only, written with :mod:`marshal`: loading it
+can build no object but strings, numbers and tuples, so a tampered file can at worst give
+wrong articles until the files change, never run code. A file written by another version
+of the parsing code, or one that does not load, is ignored: the build then reads every
+article file.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import logging
+import marshal
+import multiprocessing
+import os
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import yaml
+import yaml_rs
+
+from feeds import articles, front_matter, model, text
+from feeds.articles import read
+from feeds.errors import Problem
+from feeds.model import Article, Image, Provider, Related
+
+log = logging.getLogger(__name__)
+
+CACHE_FILE = ".feeds-cache"
+# File times tick coarsely (a few ms): a file written again in the same tick with the same
+# size keeps its stamp. A stamp is trusted once the file's ctime is this much in the past.
+TRUST_AFTER_NS = 2_000_000_000
+# Files each worker process must have to parse for its start-up to be worth it.
+PER_WORKER = 1000
+FILES_PER_TASK = 250  # files a worker process reads per task
+ENTRIES_PER_RECORD = 5000  # entries per record of the cache file
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What identifies one version of a file without reading it: any write changes ctime
+    (which, unlike mtime, no program can set back)."""
+
+    mtime_ns: int
+    ctime_ns: int
+    size: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: str | Path) -> Stamp:
+        st = os.stat(path)
+        return cls(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+
+
+Entry = tuple[Stamp, Article | Problem]
+Track = Callable[[Iterator, int], Iterable]  # wraps results as they come, e.g. in a progress bar
+
+
+def _untracked(results: Iterator, count: int) -> Iterator:
+    return results
+
+
+class ArticleCache:
+    """Parsed articles keyed on file path and stamp: a rebuild re-reads only changed files."""
+
+    def __init__(self) -> None:
+        # The stamp is None while the file is too new for it to be trusted.
+        self._entries: dict[str, tuple[Stamp | None, Article | Problem]] = {}
+        # A cache file and the trusted entries it holds, once restored or saved: it is
+        # written again only when they differ.
+        self._saved: tuple[Path, dict[str, Entry]] | None = None
+
+    def trusted(self) -> dict[str, Entry]:
+        """The entries whose stamps can be trusted to identify the file's content: what a
+        cache file keeps."""
+        # The entry tuples themselves, not new ones: save compares them with the saved.
+        trusted = {path: entry for path, entry in self._entries.items() if entry[0] is not None}
+        return cast(dict[str, Entry], trusted)
+
+    def load(self, paths: Sequence[str], track: Track | None = None) -> list[Article | Problem]:
+        """The article or problem of each path, in order; forgets every other path."""
+        self._entries, results = self._lookup(paths, track)
+        return [results[p] for p in paths]
+
+    def refresh(
+        self, paths: Collection[str], gone: Iterable[str] = ()
+    ) -> dict[str, Article | Problem]:
+        """The article or problem of each of ``paths``, by path; forgets ``gone`` and keeps
+        every other path as it was."""
+        entries, results = self._lookup(paths, None)
+        for path in gone:
+            self._entries.pop(path, None)
+        self._entries.update(entries)
+        return results
+
+    def _lookup(self, paths: Iterable[str], track: Track | None) -> tuple[dict, dict]:
+        """Entries and results for ``paths``: files whose stamps match are not read again."""
+        entries: dict[str, tuple[Stamp | None, Article | Problem]] = {}
+        results: dict[str, Article | Problem] = {}
+        misses: dict[str, Stamp] = {}
+        for path in paths:
+            try:
+                stamp = Stamp.of(path)
+            except OSError as e:
+                results[path] = Problem(str(path), f"skipped: cannot read: {e.strerror}")
+                continue
+            hit = self._entries.get(path)
+            if hit and hit[0] == stamp:
+                entries[path] = hit  # kept as it is: also what a saved cache file holds
+                results[path] = hit[1]
+            else:
+                misses[path] = stamp
+        track = track or _untracked
+        results.update(zip(misses, track(read_all([*misses]), len(misses)), strict=True))
+        trust_before = time.time_ns() - TRUST_AFTER_NS
+        for path, stamp in misses.items():
+            entries[path] = (stamp if stamp.ctime_ns < trust_before else None, results[path])
+        return entries, results
+
+    def restore(self, folder: Path) -> int:
+        """Take the entries of ``folder``'s cache file; the number taken. Each stamp is
+        checked again before its entry is used."""
+        entries = {}
+        try:
+            with open(folder / CACHE_FILE, "rb") as f:
+                if _read_record(f) != version():
+                    return 0
+                while (chunk := _read_record(f)) is not None:
+                    for path, stamp, value in chunk:
+                        entries[path] = (Stamp(*stamp), _thaw(value))
+        except FileNotFoundError:
+            return 0
+        except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError) as e:
+            log.warning("%s: ignored, every article file is read again (%s)", CACHE_FILE, e)
+            return 0
+        self._entries.update(entries)
+        self._saved = (folder / CACHE_FILE, entries)
+        return len(entries)
+
+    def save(self, folder: Path) -> None:
+        """Write the trusted entries into ``folder``'s cache file atomically unless it holds
+        them already (as restored or saved); a failure is only logged. Written a record of
+        entries at a time: made whole, the frozen entries and their bytes were the peak of a
+        build's memory (+260 MiB at 100,000)."""
+        target = folder / CACHE_FILE
+        entries = self.trusted()
+        if self._saved == (target, entries) and target.exists():
+            return
+        temp = folder / f"{CACHE_FILE}.{os.getpid()}.tmp"  # export removes any left by a kill
+        trusted = list(entries.items())
+        try:
+            with open(temp, "wb") as f:
+                _write_record(f, version())
+                for k in range(0, len(trusted), ENTRIES_PER_RECORD):
+                    chunk = trusted[k : k + ENTRIES_PER_RECORD]
+                    _write_record(f, [_entry(path, *entry) for path, entry in chunk])
+                _write_record(f, None)  # the end: a file cut short is not taken for a whole one
+            os.replace(temp, target)
+            self._saved = (target, entries)
+        except OSError as e:
+            temp.unlink(missing_ok=True)
+            log.warning("%s: not saved (%s)", target, e.strerror)
+
+
+def read_all(paths: Sequence[str]) -> Iterator[Article | Problem]:
+    """:func:`feeds.articles.read` of each path, in order; many files are parsed on all
+    the cores."""
+    workers = min(len(os.sched_getaffinity(0)), len(paths) // PER_WORKER)
+    if workers < 2:
+        yield from map(read, paths)
+        return
+    # fork starts fastest, but forking a process with threads (the server reloads from
+    # one) can copy a lock another thread holds; forkserver forks a clean process instead.
+    context: multiprocessing.context.BaseContext
+    if threading.active_count() == 1:
+        context = multiprocessing.get_context("fork")
+    else:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+    chunks = [paths[k : k + FILES_PER_TASK] for k in range(0, len(paths), FILES_PER_TASK)]
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for results in pool.map(_read_chunk, chunks):
+            yield from results
+
+
+def _read_chunk(paths: Sequence[str]) -> list[Article | Problem]:
+    return [read(p) for p in paths]
+
+
+# The cache file ---------------------------------------------------------------------------
+
+
+@functools.cache  # read when a build needs it, not when any command starts
+def version() -> str:
+    """The parsing code (this module's frozen form included), the YAML parsers and the
+    Python that wrote a cache: any change to them makes it stale."""
+    modules = (articles, front_matter, model, text, sys.modules[__name__])
+    sources = b"".join(Path(inspect.getfile(m)).read_bytes() for m in modules)
+    parsers = f"{sys.version} {yaml.__version__} {yaml_rs.__version__}"
+    return hashlib.blake2b(sources + parsers.encode()).hexdigest()
+
+
+_LENGTH = struct.Struct("<Q")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _write_record(f: BinaryIO, value: Any) -> None:
+    data = marshal.dumps(value)
+    f.write(_LENGTH.pack(len(data)))
+    f.write(data)
+
+
+def _read_record(f: BinaryIO) -> Any:
+    head = f.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        raise EOFError("the file ends before its last record")
+    (length,) = _LENGTH.unpack(head)
+    # Checked before reading: a damaged length would have read() allocate it whole.
+    if f.tell() + length > os.fstat(f.fileno()).st_size:
+        raise EOFError("the file ends inside a record")
+    return marshal.loads(f.read(length))
+
+
+def _entry(path: str, stamp: Stamp, value: Article | Problem) -> tuple:
+    return (path, (stamp.mtime_ns, stamp.ctime_ns, stamp.size, stamp.inode), _freeze(value))
+
+
+def _freeze(value: Article | Problem) -> tuple:
+    if isinstance(value, Problem):
+        return ("problem", value.source, value.message, value.line)
+    image = value.image and (value.image.url, value.image.width, value.image.height)
+    return (
+        "article",
+        value.source,
+        value.id,
+        value.title,
+        value.excerpt,
+        (value.published - _EPOCH) // _MICROSECOND,
+        (value.provider.name, value.provider.domain),
+        value.topics,
+        value.topic_slugs,
+        value.quality,
+        image,
+        tuple((r.title, r.url, r.provider) for r in value.related),
+        value.category,
+        value.type,
+    )
+
+
+def _thaw(frozen: tuple) -> Article | Problem:
+    if frozen[0] == "problem":
+        return Problem(*frozen[1:])
+    (
+        _,
+        source,
+        id,
+        title,
+        excerpt,
+        micros,
+        provider,
+        topics,
+        slugs,
+        quality,
+        image,
+        related,
+        *rest,
+    ) = frozen
+    return Article(
+        source,
+        id,
+        title,
+        excerpt,
+        _EPOCH + micros * _MICROSECOND,
+        Provider(*provider),
+        topics,
+        slugs,
+        quality,
+        image and Image(*image),
+        tuple(Related(*r) for r in related),
+        *rest,
+    )

@@ -1,0 +1,71 @@
+"""feeds.files: the article files a folder's patterns match, and what is passed over."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feeds.errors import ArticleError
+from feeds.files import find, matches
+
+from .conftest import article
+from .test_articles import dump
+
+
+def test_find_skips_directories_and_links_outside(tmp_path):
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "ok.md").write_bytes(dump(article()))
+    (folder / "dir.md").mkdir()
+    outside = tmp_path / "outside.md"
+    outside.write_bytes(dump(article()))
+    (folder / "link.md").symlink_to(outside)
+    paths, problems = find(folder, ["*.md"])
+    assert paths == [str(folder / "ok.md")]
+    assert sorted(p.source.rsplit("/", 1)[1] for p in problems) == ["dir.md", "link.md"]
+
+
+def test_a_missing_folder_is_an_error(tmp_path):
+    with pytest.raises(ArticleError, match="articles folder not found"):
+        find(tmp_path / "nope", ["*.md"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    names=st.lists(
+        st.sampled_from(
+            [
+                "a.md",
+                "b.txt",
+                ".h.md",
+                "x/a.md",
+                "x/y/b.md",
+                ".d/c.md",
+                "x/.e.md",
+                "^.md",
+                "a\\b.md",
+            ]
+        ),
+        max_size=7,
+    ),
+    patterns=st.lists(
+        st.sampled_from(
+            ["*.md", "**/*.md", "*/*.md", "x/**", "**", ".*", "x/**/*.md", "?.txt"]
+            + ["[^a].md", "a\\b.md", "[[:alpha:]].md"]  # glob reads these literally
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_the_patterns_match_a_changed_file_as_glob_lists_it(names, patterns):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for name in names:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text("x")
+        listed, _ = find(folder, patterns)
+        for name in names:
+            assert matches(name, patterns) == (os.path.join(folder, name) in listed), name

@@ -1,0 +1,122 @@
+"""The parse cache: a file is read again only when it changed, and `feeds build` keeps
+what it parsed in the output folder, where a broken or foreign cache file is ignored."""
+
+from __future__ import annotations
+
+import marshal
+import os
+from pathlib import Path
+
+import pytest
+
+from feeds import parsecache
+from feeds.files import find
+from feeds.parsecache import CACHE_FILE, ArticleCache
+from feeds.publisher import Publisher
+
+from .conftest import CORPUS, ROOT, Site, article, story
+from .test_rebuild import fresh
+
+
+def test_a_file_rewritten_within_the_same_clock_tick_is_read_again(site: Site):
+    """File times tick coarsely: a rewrite of the same size right after a build can leave
+    the stamp unchanged. Until a file is a few seconds old its stamp is not trusted."""
+    site.write("a.md", article(title="First version"))
+    publisher = Publisher(site.config_path)
+    assert b"First version" in publisher.build().files["all.rss"].body
+    path = site.articles / "a.md"
+    stat = path.stat()
+    path.write_text(path.read_text().replace("First", "Other"))
+    assert path.stat().st_size == stat.st_size
+
+    assert b"Other version" in publisher.build().files["all.rss"].body
+
+
+# `feeds build` keeps the parse cache in the output folder ---------------------------------
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[str]:
+    """The article files parsed, in order."""
+    done: list[str] = []
+    read = parsecache.read
+
+    def counting(path):
+        done.append(Path(path).name)
+        return read(path)
+
+    monkeypatch.setattr(parsecache, "read", counting)
+    return done
+
+
+def test_a_second_build_parses_only_the_changed_files(news: Site, runner, reads):
+    assert runner("build").exit_code == 0
+    assert len(reads) == 12 and (news.output / CACHE_FILE).is_file()
+    reads.clear()
+    news.write("03.md", story(3, title="Edited in between"))
+    (news.articles / "07.md").unlink()
+
+    assert runner("build").exit_code == 0
+
+    assert reads == ["03.md"]
+    assert written(news.output) == fresh(news)
+    assert b"Edited in between" in (news.output / "all.rss").read_bytes()
+
+
+def test_the_cache_file_is_written_only_when_what_was_parsed_changed(news: Site, runner, reads):
+    assert runner("build").exit_code == 0
+    cache_file = news.output / CACHE_FILE
+    first = os.stat(cache_file)
+
+    assert runner("build").exit_code == 0  # nothing changed: the file is not even rewritten
+    again = os.stat(cache_file)
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+    cache_file.unlink()
+    assert runner("build").exit_code == 0
+    assert cache_file.is_file()
+    first = os.stat(cache_file)
+
+    (news.articles / "07.md").unlink()  # a file gone is a change too
+    assert runner("build").exit_code == 0
+    assert os.stat(cache_file).st_ino != first.st_ino
+    reads.clear()
+    news.write("03.md", story(3, title="Edited in between"))
+    assert runner("build").exit_code == 0
+    reads.clear()
+    assert runner("build").exit_code == 0
+    assert reads == []  # the edit went into the saved cache
+    assert b"Edited in between" in (news.output / "all.rss").read_bytes()
+
+
+def test_a_broken_or_foreign_cache_is_ignored(news: Site, runner, reads):
+    assert runner("build").exit_code == 0
+    cache_file = news.output / CACHE_FILE
+    whole = cache_file.read_bytes()
+    damages = (b"not marshal data", marshal.dumps(("another version", [])), b"", whole[:-9])
+    for damage in damages:
+        cache_file.write_bytes(damage)
+        reads.clear()
+        result = runner("build")
+        assert result.exit_code == 0, result.output
+        assert len(reads) == 12  # read again, with the same result
+        assert written(news.output) == fresh(news)
+
+
+def test_cached_articles_render_byte_for_byte_like_parsed_ones(tmp_path):
+    """Every field survives the cache: the seeds and the real corpus, where it is here."""
+    folders = [ROOT / "seeds", *[CORPUS] * CORPUS.is_dir()]
+    parsed = ArticleCache()
+    for folder in folders:
+        parsed.load(find(folder, ["*.md", "*.txt"])[0])
+    parsed.save(tmp_path)
+    restored = ArticleCache()
+    assert restored.restore(tmp_path) == len(parsed.trusted()) > 0
+    assert restored.trusted() == parsed.trusted()
+
+
+def written(output: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(output).as_posix(): p.read_bytes()
+        for p in output.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    }
