@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from feeds.config import MAX_ITEMS
 from feeds.errors import FeedsError
 from feeds.model import Article, FeedKind, quality_number
+from feeds.settings import MAX_ITEMS
 from feeds.text import provider_key, slugify
 
 MAX_LIMIT = MAX_ITEMS  # a feed of more could pass the 5 MiB readers accept

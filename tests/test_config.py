@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from feeds import config
+from feeds import config, settings
 from feeds.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +109,7 @@ def test_overrides_are_keyed_by_slug_and_domain(tmp_path):
 
 def test_every_setting_is_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    missing = [s.key for s in config.SETTINGS if f"`{s.key}`" not in readme]
+    missing = [s.key for s in settings.SETTINGS if f"`{s.key}`" not in readme]
     assert missing == []
 
 
@@ -118,7 +118,7 @@ def test_every_setting_is_one_typed_attribute_and_every_attribute_a_setting():
     the same dotted path of attributes, with its value, and the sections hold nothing else
     (a field without a row would never be validated)."""
     cfg = config.load(ROOT / "config.yaml")
-    for setting in config.SETTINGS:
+    for setting in settings.SETTINGS:
         value = cfg
         for name in setting.key.split("."):
             value = getattr(value, name)
@@ -132,7 +132,7 @@ def test_every_setting_is_one_typed_attribute_and_every_attribute_a_setting():
             elif f.name != "path":
                 yield f"{prefix}{f.name}"
 
-    assert sorted(leaves(cfg)) == sorted(s.key for s in config.SETTINGS)
+    assert sorted(leaves(cfg)) == sorted(s.key for s in settings.SETTINGS)
 
 
 def test_a_setting_reads_as_given_and_defaults_fill_the_rest(tmp_path):

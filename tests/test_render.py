@@ -7,8 +7,8 @@ import feedparser
 import pytest
 
 from feeds.articles import MAX_RELATED, MAX_TOPICS
-from feeds.config import MAX_ITEMS
 from feeds.publisher import Publisher
+from feeds.settings import MAX_ITEMS
 from feeds.text import MAX_URL
 from feeds.web import create_app
 
