@@ -15,7 +15,7 @@ from feeds.parsecache import CACHE_FILE, ArticleCache
 from feeds.publisher import Publisher
 
 from .conftest import CORPUS, ROOT, Site, article, story
-from .test_rebuild import fresh
+from .test_publisher import fresh
 
 
 def test_a_file_rewritten_within_the_same_clock_tick_is_read_again(site: Site):
