@@ -157,7 +157,7 @@ class Reloader:
         if self.rebuilder.watcher:
             if self._follower != os.getpid():
                 with self._lock:
-                    self._follow()
+                    self._start_following()
             return
         interval = self.config.serve.reload_interval
         if time.monotonic() - self._checked >= interval and self._lock.acquire(blocking=False):
@@ -198,7 +198,7 @@ class Reloader:
         """Rebuild, hand on and tell the hub; hold ``_lock``."""
         snapshot = self.rebuilder.rebuild()
         if self._in_background and self.rebuilder.watcher and self._follower is None:
-            self._follow()  # watching again (see Rebuilder): from now, not at a request
+            self._start_following()  # watching again (see Rebuilder): from now, not at a request
         if snapshot is None:
             return
         changed = list(self._handle(snapshot))
@@ -206,7 +206,7 @@ class Reloader:
         self.rebuilds += 1
         self.tell_hub(snapshot, changed)
 
-    def _follow(self) -> None:
+    def _start_following(self) -> None:
         """Start the thread that follows the watcher, unless it runs here; hold ``_lock``."""
         if self._follower != os.getpid():
             self._follower = os.getpid()
