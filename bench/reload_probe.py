@@ -10,7 +10,7 @@ after each:
   as ``feeds serve`` does where it cannot watch; ``inputs_scan_s`` is the scan it makes
   every ``serve.reload_interval`` to notice a change.
 - ``watched_rebuild_s``: a build told the changed file by a :class:`feeds.watch.Watcher`.
-- ``visible_after_s``: from writing the file until :class:`feeds.web.LiveFeeds`, the
+- ``visible_after_s``: from writing the file until :class:`feeds.live.LiveFeeds`, the
   server's state, serves a snapshot with it (its watching thread's reaction included).
 
 Nothing is exported. Prints JSON.
@@ -26,9 +26,9 @@ from pathlib import Path
 
 from generate import added_article
 
+from feeds.live import LiveFeeds
 from feeds.publisher import Publisher
 from feeds.watch import Watcher
-from feeds.web import LiveFeeds
 
 
 def probe(config: Path) -> dict[str, float]:

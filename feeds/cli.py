@@ -18,10 +18,11 @@ from feeds.errors import ConfigError, FeedsError, Problem
 from feeds.export import Report, export
 from feeds.files import find
 from feeds.publisher import Publisher, Snapshot, feed_urls, paused_gc
-from feeds.rebuild import Rebuilder
+from feeds.rebuild import Reloader
 
 PROGRESS_FROM = 2000  # files; smaller builds finish before a bar would help
 MAX_REQUEST_HEAD = 16 * 1024  # bytes of request line and headers `feeds serve` reads
+HUB_GRACE = 5.0  # seconds `build --watch` waits, when stopped, for the hub to be told
 
 
 class Failed(click.ClickException):
@@ -87,24 +88,38 @@ def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) 
             folder = output or config.output_folder
             publisher.cache.restore(folder)
             if watch:
-                rebuilder = Rebuilder(publisher, track=_progress)
-                snapshot = rebuilder.first
+                exporter = _Exporter(output, folder)
+                reloader = Reloader(publisher, exporter, track=_progress)
+                snapshot = reloader.first
             else:  # one export: each file rendered as it is written, none kept
-                rebuilder = None
+                reloader = None
                 snapshot = publisher.build(config, track=_progress, keep=False)
             report = export(snapshot.files, folder, gzip=config.output.gzip)
             publisher.cache.save(folder)
     except FeedsError as e:
         raise Failed(str(e)) from None
     _tell(snapshot, report, folder)
-    if rebuilder:
-        _keep_building(rebuilder, output, snapshot)
-    elif strict and snapshot.problems:
+    if reloader:
+        exporter.last = snapshot
+        reloader.tell_hub(snapshot, report.written)
+        _keep_building(reloader, exporter)
+        return
+    hub = snapshot.config.websub.hub
+    changed = feed_urls(snapshot, report.written)
+    if hub and changed:  # the process ends here: it waits for the hub's answer
+        told = websub.publish(hub, changed)
+        click.echo(
+            f"Told the WebSub hub of {len(changed)} changed feeds."
+            if told
+            else f"The WebSub hub {hub} did not take the {len(changed)} changed feeds.",
+            err=not told,
+        )
+    if strict and snapshot.problems:
         raise Failed(f"--strict: {len(snapshot.problems)} article files skipped")
 
 
 def _tell(snapshot: Snapshot, report: Report, folder: Path) -> None:
-    """Print what a build did, and tell the WebSub hub of the feeds it changed."""
+    """Print what a build did."""
     for problem in snapshot.problems:
         click.echo(str(problem), err=True)
     click.echo(
@@ -113,43 +128,43 @@ def _tell(snapshot: Snapshot, report: Report, folder: Path) -> None:
         f"{len(snapshot.feeds)} feeds in {folder}: {len(report.written)} files written, "
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed."
     )
-    hub = snapshot.config.websub.hub
-    changed = feed_urls(snapshot, report.written)
-    if hub and changed:
-        told = websub.publish(hub, changed)
-        click.echo(
-            f"Told the WebSub hub of {len(changed)} changed feeds."
-            if told
-            else f"The WebSub hub {hub} did not take the {len(changed)} changed feeds.",
-            err=not told,
-        )
 
 
-def _keep_building(rebuilder: Rebuilder, output: Path | None, last: Snapshot) -> None:
-    """``build --watch``: export each new snapshot until interrupted (Ctrl-C or SIGTERM);
-    a failure is shown and the next change tried. The parse cache is saved on the way out."""
-    folder = output or last.config.output_folder
+class _Exporter:
+    """``build --watch``'s use of each new snapshot: write the files that changed since
+    the last one written; a failure is shown and the next change tried."""
+
+    def __init__(self, output: Path | None, folder: Path):
+        self.output = output
+        self.folder = folder  # where the last snapshot goes: the parse cache is saved there
+        self.last: Snapshot | None = None  # the last snapshot written
+
+    def __call__(self, snapshot: Snapshot) -> list[str]:
+        config = snapshot.config
+        folder = self.folder = self.output or config.output_folder
+        since = self.last.files if self.last else None
+        try:
+            report = export(snapshot.files, folder, gzip=config.output.gzip, since=since)
+        except FeedsError as e:
+            click.echo(str(e), err=True)
+            return []
+        self.last = snapshot
+        _tell(snapshot, report, folder)
+        return list(report.written)
+
+
+def _keep_building(reloader: Reloader, exporter: _Exporter) -> None:
+    """``build --watch``: export each new snapshot until interrupted (Ctrl-C or SIGTERM).
+    The parse cache is saved on the way out, and the hub given a moment for what is queued."""
     default = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        while True:
-            rebuilder.wait(last.config.serve.reload_interval)
-            snapshot = rebuilder.rebuild()
-            if snapshot is None:
-                continue
-            folder = output or snapshot.config.output_folder
-            config = snapshot.config
-            try:
-                report = export(snapshot.files, folder, gzip=config.output.gzip, since=last.files)
-            except FeedsError as e:
-                click.echo(str(e), err=True)
-                continue
-            last = snapshot
-            _tell(snapshot, report, folder)
+        reloader.run()
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, default)
-        rebuilder.publisher.cache.save(folder)
+        reloader.rebuilder.publisher.cache.save(exporter.folder)
+        reloader.close(HUB_GRACE)
 
 
 def _interrupt(signum: int, frame: object) -> None:

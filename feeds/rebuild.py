@@ -4,13 +4,19 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
+import weakref
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from feeds.config import Config
 from feeds.errors import FeedsError
 from feeds.parsecache import Track
-from feeds.publisher import Publisher, Snapshot, file_stamp
+from feeds.publisher import Publisher, Snapshot, feed_urls, file_stamp
 from feeds.watch import QUIET, Watcher
+from feeds.websub import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +107,127 @@ def _watcher(folder: Path) -> Watcher | None:
     except OSError as e:
         log.info("not watching %s (%s); scanning it instead", folder, e)
         return None
+
+
+# Takes a new snapshot (serves or exports it); gives the paths of the files that changed.
+Handler = Callable[[Snapshot], Iterable[str]]
+
+
+class Reloader:
+    """The one "keep running" service of ``feeds serve`` and ``feeds build --watch``.
+
+    Owns the :class:`Rebuilder`: waits for the inputs to change, rebuilds, hands each new
+    snapshot to ``handle`` (the server swaps what it serves, ``build --watch`` exports)
+    and tells the WebSub hub of the feeds that changed, from a background thread
+    (:class:`feeds.websub.Notifier`), so a slow hub never holds up a rebuild.
+    """
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        handle: Handler,
+        watch: bool = True,
+        track: Track | None = None,
+    ):
+        self.rebuilder = Rebuilder(publisher, watch, track)
+        self.first = self.rebuilder.first
+        self.config: Config = self.first.config  # of the last snapshot handed on
+        self.notifier: Notifier | None = None
+        self.rebuilds = 0  # snapshots handed on since the first
+        self._handle = handle
+        self._lock = threading.Lock()  # one rebuild at a time
+        self._checked = time.monotonic()  # the last scan started by keep_up
+        self._in_background = False  # whether keep_up was called: rebuilds follow by thread
+        self._follower: int | None = None  # the process whose thread follows the watcher
+
+    def run(self) -> None:
+        """Rebuild as the inputs change, in this thread, until interrupted."""
+        while True:
+            self.rebuilder.wait(self.config.serve.reload_interval)
+            self.refresh()
+
+    def keep_up(self) -> None:
+        """For a server, at each request: rebuild in the background from now on.
+
+        Starts the thread that follows the watcher, in the process that calls (a server's
+        worker is forked from the one that built, without its threads); without a
+        watcher, starts a background rebuild once ``serve.reload_interval`` has passed,
+        so the files are scanned only while requests come."""
+        self._in_background = True
+        if self.rebuilder.watcher:
+            if self._follower != os.getpid():
+                with self._lock:
+                    self._start_following()
+            return
+        interval = self.config.serve.reload_interval
+        if time.monotonic() - self._checked >= interval and self._lock.acquire(blocking=False):
+            self._checked = time.monotonic()
+            threading.Thread(target=self._refresh_locked, daemon=True).start()
+
+    def refresh(self) -> bool:
+        """Bring the feeds up to date with the files as they are now; True if a new
+        snapshot was handed on meanwhile (by this call or by the following thread)."""
+        seen = self.rebuilds
+        with self._lock:
+            self._refresh()
+        return self.rebuilds != seen
+
+    def tell_hub(self, snapshot: Snapshot, changed: Iterable[str]) -> None:
+        """Queue the changed feeds for the configured WebSub hub, if any (never waits)."""
+        hub = snapshot.config.websub.hub
+        if self.notifier and self.notifier.hub != hub:
+            self.notifier.close(timeout=0)
+            self.notifier = None
+        urls = feed_urls(snapshot, changed)
+        if hub and urls:
+            self.notifier = self.notifier or Notifier(hub)
+            self.notifier.notify(urls)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Give the hub up to ``timeout`` seconds for what is queued for it."""
+        if self.notifier:
+            self.notifier.close(timeout)
+
+    def _refresh_locked(self) -> None:
+        try:
+            self._refresh()
+        finally:
+            self._lock.release()
+
+    def _refresh(self) -> None:
+        """Rebuild, hand on and tell the hub; hold ``_lock``."""
+        snapshot = self.rebuilder.rebuild()
+        if self._in_background and self.rebuilder.watcher and self._follower is None:
+            self._start_following()  # watching again (see Rebuilder): from now, not at a request
+        if snapshot is None:
+            return
+        changed = list(self._handle(snapshot))
+        self.config = snapshot.config
+        self.rebuilds += 1
+        self.tell_hub(snapshot, changed)
+
+    def _start_following(self) -> None:
+        """Start the thread that follows the watcher, unless it runs here; hold ``_lock``."""
+        if self._follower != os.getpid():
+            self._follower = os.getpid()
+            threading.Thread(
+                target=_follow, args=(weakref.ref(self),), name="feeds-watch", daemon=True
+            ).start()
+
+
+def _follow(ref: weakref.ref[Reloader]) -> None:
+    """The following thread: rebuilds when files change, for as long as the Reloader
+    lives. It holds it weakly, so that an app dropped (in tests) is collected, its
+    watcher closed and this thread ended."""
+    while (reloader := ref()) and reloader.rebuilder.watcher:
+        rebuilder, interval = reloader.rebuilder, reloader.config.serve.reload_interval
+        del reloader
+        rebuilder.wait(interval)
+        del rebuilder
+        if reloader := ref():
+            try:
+                reloader.refresh()
+            except Exception:  # the thread lives on: the next change is built afresh
+                log.exception("reload failed; keeping the last good feeds")
+    if reloader:  # it stopped watching: a watcher made later (see Rebuilder) gets a thread
+        reloader._follower = None

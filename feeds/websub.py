@@ -8,21 +8,25 @@ changed topic URL as a repeated ``hub.url`` parameter.
 from __future__ import annotations
 
 import functools
-import http.client
 import logging
 import threading
-import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from enum import Enum
 from time import sleep
 from urllib.parse import urlencode, urlsplit
 
+import urllib3
+from urllib3 import BaseHTTPResponse
+from urllib3.exceptions import MaxRetryError
+from urllib3.util.retry import Retry
+
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50  # URLs per request: keeps each request small enough for any hub
 MAX_RETRY_AFTER = 60.0  # seconds; a hub asking for longer is not waited for that long
 _USER_AGENT = "feeds (WebSub publisher)"
+RETRIED = frozenset({429, *range(500, 600)})  # answers that may pass later
 
 
 class _Outcome(Enum):
@@ -52,19 +56,18 @@ def publish(
     if isinstance(urls, str):  # a str is an iterable of one-letter "URLs"
         raise TypeError("urls must be a collection of URLs, not one str")
     unique = sorted(set(urls))
-    # Built per call: no redirect handler, so a POST is never replayed as a GET elsewhere.
-    opener = urllib.request.build_opener(_NoRedirect)
     ok = True
-    for start in range(0, len(unique), BATCH_SIZE):
-        batch = unique[start : start + BATCH_SIZE]
-        outcome = _send(opener, hub, batch, attempts, backoff, timeout)
-        if outcome is _Outcome.UNREACHABLE:
-            # The next batches would wait through the same failures, so they are not sent.
-            skipped = len(unique) - start - len(batch)
-            if skipped:
-                log.error("WebSub hub %s: %d more URLs not sent", hub, skipped)
-            return False
-        ok = ok and outcome is _Outcome.ACCEPTED
+    with _pool(hub) as pool:
+        for start in range(0, len(unique), BATCH_SIZE):
+            batch = unique[start : start + BATCH_SIZE]
+            outcome = _send(pool, hub, batch, attempts, backoff, timeout)
+            if outcome is _Outcome.UNREACHABLE:
+                # The next batches would wait through the same failures: they are not sent.
+                skipped = len(unique) - start - len(batch)
+                if skipped:
+                    log.error("WebSub hub %s: %d more URLs not sent", hub, skipped)
+                return False
+            ok = ok and outcome is _Outcome.ACCEPTED
     return ok
 
 
@@ -135,14 +138,35 @@ class Notifier:
                     self._cond.notify_all()
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None  # the 3xx then surfaces as an HTTPError
+class _Retry(Retry):
+    """urllib3's retries, waiting as :func:`publish` says: ``backoff`` before the first
+    retry too (urllib3 waits none), and a numeric Retry-After capped at MAX_RETRY_AFTER
+    (urllib3 waits as long as any hub asks, and fails on one that is not a number)."""
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        last = self.history[-1]
+        retry_after = _retry_after(response.headers.get("Retry-After")) if response else None
+        if retry_after is None:
+            delay = self.backoff_factor * 2 ** (len(self.history) - 1)
+        else:
+            delay = retry_after
+        log.warning("WebSub hub: %s; retrying in %.3g s", last.error or last.status, delay)
+        sleep(delay)
+
+
+def _pool(hub: str) -> urllib3.PoolManager:
+    """Connections to the hub, through the proxy the environment names for it, as urllib
+    would go (urllib3 alone ignores proxy variables)."""
+    parts = urlsplit(hub)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+        return urllib3.ProxyManager(proxy)
+    return urllib3.PoolManager()
 
 
 def _check(hub: str, attempts: int, backoff: float, timeout: float) -> None:
     parts = urlsplit(hub)
-    # urllib would also open file: and ftp: URLs; a hub is only ever http(s).
+    # Checked here, once, with a clear message: a hub is only ever http(s).
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"WebSub hub must be an absolute http(s) URL, got {hub!r}")
     if attempts < 1:
@@ -152,7 +176,7 @@ def _check(hub: str, attempts: int, backoff: float, timeout: float) -> None:
 
 
 def _send(
-    opener: urllib.request.OpenerDirector,
+    pool: urllib3.PoolManager,
     hub: str,
     urls: list[str],
     attempts: int,
@@ -160,59 +184,49 @@ def _send(
     timeout: float,
 ) -> _Outcome:
     """POST one batch, retrying what may pass later."""
-    body = urlencode([("hub.mode", "publish"), *(("hub.url", url) for url in urls)]).encode()
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "User-Agent": _USER_AGENT,
-    }
-    for attempt in range(1, attempts + 1):
-        request = urllib.request.Request(hub, data=body, headers=headers, method="POST")
-        retry_after = None
-        try:
-            with opener.open(request, timeout=timeout) as response:
-                _drain(response)
+    retries = _Retry(
+        total=attempts - 1,
+        redirect=False,  # a POST is never replayed elsewhere: the 3xx is a rejection
+        status_forcelist=RETRIED,
+        allowed_methods=None,  # POST too: telling a hub twice does no harm
+        backoff_factor=backoff,
+        raise_on_status=False,  # the last 5xx or 429 is answered, not raised
+    )
+    try:
+        response = pool.request(
+            "POST",
+            hub,
+            body=urlencode([("hub.mode", "publish"), *(("hub.url", url) for url in urls)]),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "User-Agent": _USER_AGENT,
+            },
+            retries=retries,
+            redirect=False,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+        )
+    except MaxRetryError as e:
+        problem = str(e.reason or e)
+    else:
+        if 200 <= response.status < 300:
             log.info("WebSub hub %s accepted %d URLs", hub, len(urls))
             return _Outcome.ACCEPTED
-        except urllib.error.HTTPError as e:
-            _drain(e)
-            if e.code != 429 and not 500 <= e.code < 600:
-                where = f" to {e.headers['Location']}" if e.headers.get("Location") else ""
-                log.error(
-                    "WebSub hub %s rejected %d URLs: %d %s%s",
-                    hub,
-                    len(urls),
-                    e.code,
-                    e.reason,
-                    where,
-                )
-                return _Outcome.REJECTED
-            problem = f"{e.code} {e.reason}"
-            retry_after = _retry_after(e.headers.get("Retry-After"))
-        except (OSError, http.client.HTTPException) as e:  # URLError and timeouts are OSErrors
-            problem = str(getattr(e, "reason", None) or e) or type(e).__name__
-        if attempt == attempts:
+        if response.status not in RETRIED:
+            location = response.headers.get("Location")
             log.error(
-                "WebSub hub %s: %s; giving up after attempt %d of %d",
+                "WebSub hub %s rejected %d URLs: %d %s%s",
                 hub,
-                problem,
-                attempt,
-                attempts,
+                len(urls),
+                response.status,
+                response.reason,
+                f" to {location}" if location else "",
             )
-            break
-        delay = backoff * 2 ** (attempt - 1) if retry_after is None else retry_after
-        log.warning("WebSub hub %s: %s; retrying in %.3g s", hub, problem, delay)
-        sleep(delay)
+            return _Outcome.REJECTED
+        problem = f"{response.status} {response.reason}"
+    log.error(
+        "WebSub hub %s: %s; giving up after attempt %d of %d", hub, problem, attempts, attempts
+    )
     return _Outcome.UNREACHABLE
-
-
-def _drain(response: http.client.HTTPResponse | urllib.error.HTTPError) -> None:
-    """Read and close an answer, so the connection ends cleanly; its body does not matter."""
-    try:
-        response.read()
-    except (OSError, http.client.HTTPException):
-        pass  # the status line already said what happened
-    finally:
-        response.close()
 
 
 def _retry_after(value: str | None) -> float | None:

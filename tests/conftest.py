@@ -13,6 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import feedparser
 import pytest
 import yaml
 
@@ -198,3 +199,40 @@ def serving(config_path: Path, port: int, log_path: Path, *options: str, timeout
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+# The app under test: two articles, served by create_app.
+
+FIRST = "Robots learn to fold laundry"
+SECOND = "A chatbot passes the bar exam"
+THIRD = "Chips get smaller again"
+
+
+def titles(body: bytes) -> list[str]:
+    """Entry titles of a feed, newest first; fails if a feed reader would balk at it."""
+    parsed = feedparser.parse(body)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    return [entry.title for entry in parsed.entries]
+
+
+@pytest.fixture
+def app(site):
+    from feeds.web import create_app  # here: importing this module stays free of Flask
+
+    site.write("first.md", article(n=1, title=FIRST))
+    site.write("second.md", article(n=2, title=SECOND))
+    return create_app(site.config_path)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def server(site, tmp_path: Path):
+    """`feeds serve` on a free port of 127.0.0.1; yields its base URL once it answers."""
+    site.write("first.md", article(n=1, title=FIRST))
+    site.write("second.md", article(n=2, title=SECOND))
+    with serving(site.config_path, free_port(), tmp_path / "serve.log") as url:
+        yield url

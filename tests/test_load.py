@@ -12,7 +12,8 @@ from pathlib import Path
 
 import feedparser
 
-from feeds.web import FILTER_CACHE, create_app
+from feeds.live import FILTER_CACHE
+from feeds.web import create_app
 
 from .conftest import ROOT, Site, article, free_port, serving
 

@@ -24,8 +24,7 @@ from feeds.rebuild import Rebuilder
 from feeds.watch import Watcher
 from feeds.web import create_app
 
-from .conftest import Site, article
-from .test_web import titles
+from .conftest import Site, article, titles
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="needs Linux")
 
@@ -183,7 +182,7 @@ def test_a_server_watches_again_when_a_removed_articles_folder_is_back(site):
     assert titles(client.get("/all.rss").data) == ["First"]
 
     shutil.rmtree(site.articles)
-    _wait_for(lambda: live._rebuilder.watcher is None)  # the watching thread saw it go
+    _wait_for(lambda: live.reloader.rebuilder.watcher is None)  # the watching thread saw it go
     site.write("second.md", article(n=2, title="Second"))
     assert live.refresh() is True  # a scan, as every reload_interval
     assert titles(live.state.snapshot.files["all.rss"].body) == ["Second"]

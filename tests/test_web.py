@@ -1,10 +1,9 @@
-"""The server: same bytes as the static export, conditional GETs, 404s, live reload."""
+"""The app: same bytes as the static export, conditional GETs, 404s, filters, errors."""
 
 from __future__ import annotations
 
 import email.utils
 import gzip
-import itertools
 import os
 import signal
 import subprocess
@@ -18,18 +17,13 @@ from urllib.error import HTTPError
 
 import feedparser
 import pytest
-from werkzeug.test import Client, EnvironBuilder
 
 from feeds.errors import ConfigError
 from feeds.export import export
 from feeds.publisher import Publisher
-from feeds.web import FastPath, create_app
+from feeds.web import create_app
 
-from .conftest import LOCAL, article, free_port, serving
-
-FIRST = "Robots learn to fold laundry"
-SECOND = "A chatbot passes the bar exam"
-THIRD = "Chips get smaller again"
+from .conftest import FIRST, LOCAL, SECOND, article, free_port, serving, titles
 
 MEDIA_TYPES = {
     "all.rss": "application/rss+xml; charset=utf-8",
@@ -37,29 +31,10 @@ MEDIA_TYPES = {
 }
 
 
-def titles(body: bytes) -> list[str]:
-    """Entry titles of a feed, newest first; fails if a feed reader would balk at it."""
-    parsed = feedparser.parse(body)
-    assert not parsed.bozo, parsed.get("bozo_exception")
-    return [entry.title for entry in parsed.entries]
-
-
 def http_date_before(value: str, days: int) -> str:
     return email.utils.format_datetime(
         email.utils.parsedate_to_datetime(value) - timedelta(days=days), usegmt=True
     )
-
-
-@pytest.fixture
-def app(site):
-    site.write("first.md", article(n=1, title=FIRST))
-    site.write("second.md", article(n=2, title=SECOND))
-    return create_app(site.config_path)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 # --- serving -----------------------------------------------------------------------------
@@ -187,111 +162,7 @@ def test_an_unknown_path_is_a_plain_404_and_never_a_file(site, client, path):
     assert b"root:" not in response.data  # /etc/passwd
 
 
-# --- live reload -------------------------------------------------------------------------
-
-
-def test_an_added_article_is_served_after_a_refresh(site, app, client):
-    old = client.get("/all.rss")
-    site.write("third.md", article(n=3, title=THIRD))
-
-    assert app.extensions["feeds"].refresh() is True
-
-    new = client.get("/all.rss")
-    assert titles(new.data) == [THIRD, SECOND, FIRST]
-    assert new.headers["ETag"] != old.headers["ETag"]
-    assert new.data == site.feed("all.rss")
-    # A reader holding the old ETag gets the new feed, not a 304.
-    again = client.get("/all.rss", headers={"If-None-Match": old.headers["ETag"]})
-    assert again.status_code == 200
-    assert titles(again.data) == [THIRD, SECOND, FIRST]
-
-
-def test_a_removed_article_leaves_the_feeds_after_a_refresh(site, app, client):
-    old = client.get("/all.atom")
-    (site.articles / "first.md").unlink()
-
-    assert app.extensions["feeds"].refresh() is True
-
-    new = client.get("/all.atom")
-    assert titles(new.data) == [SECOND]
-    assert new.headers["ETag"] != old.headers["ETag"]
-
-
-def test_an_unchanged_tree_is_not_rebuilt(app, client):
-    before = client.get("/all.rss")
-
-    assert app.extensions["feeds"].refresh() is False
-
-    after = client.get("/all.rss")
-    assert after.headers["ETag"] == before.headers["ETag"]
-    assert after.headers["Last-Modified"] == before.headers["Last-Modified"]
-    assert after.data == before.data
-
-
-def test_a_feed_that_did_not_change_keeps_its_validators(site, app, client):
-    site.write("third.md", article(n=3, title=THIRD, topics=["Chips"]))
-    before = client.get("/topics/ai.rss")
-
-    assert app.extensions["feeds"].refresh() is True
-
-    after = client.get("/topics/ai.rss", headers={"If-None-Match": before.headers["ETag"]})
-    assert after.status_code == 304
-    assert client.get("/topics/chips.rss").status_code == 200
-
-
-def test_a_reader_using_only_if_modified_since_sees_a_rebuilt_feed(site, app, client):
-    last_modified = client.get("/all.rss").headers["Last-Modified"]
-    site.write("third.md", article(n=3, title=THIRD))
-    assert app.extensions["feeds"].refresh() is True
-
-    response = client.get("/all.rss", headers={"If-Modified-Since": last_modified})
-
-    assert response.status_code == 200
-    assert titles(response.data) == [THIRD, SECOND, FIRST]
-
-
-def test_the_server_picks_up_changes_by_itself(site):
-    site.configure(serve={"reload_interval": 0})
-    site.write("first.md", article(n=1, title=FIRST))
-    client = create_app(site.config_path).test_client()
-    assert titles(client.get("/all.rss").data) == [FIRST]
-
-    site.write("second.md", article(n=2, title=SECOND))
-
-    deadline = time.monotonic() + 5
-    while True:
-        found = titles(client.get("/all.rss").data)
-        if found == [SECOND, FIRST] or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert found == [SECOND, FIRST]
-
-
 # --- config errors -----------------------------------------------------------------------
-
-
-def test_a_config_broken_while_serving_keeps_the_last_good_feeds(site, app, client, caplog):
-    before = client.get("/all.rss")
-    site.configure(quality={"min": "high"})
-
-    assert app.extensions["feeds"].refresh() is False
-
-    after = client.get("/all.rss")
-    assert after.status_code == 200
-    assert after.data == before.data
-    assert after.headers["ETag"] == before.headers["ETag"]
-    assert "quality.min" in caplog.text
-
-
-def test_a_config_fixed_while_serving_is_picked_up(site, app, client):
-    site.write("third.md", article(n=3, title=THIRD, quality=70))
-    site.configure(quality={"min": "high"})
-    app.extensions["feeds"].refresh()
-
-    site.configure(quality={"min": 60})
-
-    assert app.extensions["feeds"].refresh() is True
-    assert titles(client.get("/all.rss").data) == [THIRD]
 
 
 def test_create_app_refuses_an_invalid_config(site):
@@ -307,15 +178,6 @@ def test_create_app_refuses_a_missing_config(tmp_path):
 
 
 # --- `feeds serve` as a real process -----------------------------------------------------
-
-
-@pytest.fixture
-def server(site, tmp_path: Path):
-    """`feeds serve` on a free port of 127.0.0.1; yields its base URL once it answers."""
-    site.write("first.md", article(n=1, title=FIRST))
-    site.write("second.md", article(n=2, title=SECOND))
-    with serving(site.config_path, free_port(), tmp_path / "serve.log") as url:
-        yield url
 
 
 def test_feeds_serve_answers_over_http(server):
@@ -444,133 +306,6 @@ def test_the_real_server_refuses_oversized_requests(server):
     assert _status(urllib.request.Request(url, headers={"X-Fine": "x" * 10_000})) == 200
 
 
-# --- the fast path ---------------------------------------------------------------------------
-
-CONDITIONS = [
-    {},
-    {"If-None-Match": "{etag}"},
-    {"If-None-Match": '"something-else"'},
-    {"If-None-Match": "W/{etag}"},
-    {"If-None-Match": '"other", {etag}'},
-    {"If-None-Match": "*"},
-    {"If-None-Match": ""},
-    {"If-Modified-Since": "{last_modified}"},
-    {"If-Modified-Since": "Sun, 01 Jan 2090 00:00:00 GMT"},
-    {"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"},
-    {"If-Modified-Since": "not a date"},
-    {"If-None-Match": '"something-else"', "If-Modified-Since": "{last_modified}"},
-    {"If-None-Match": "{etag}", "If-Match": '"nope"'},
-]
-ENCODINGS = [None, "gzip", "gzip, deflate, br", "br", "gzip;q=0", "*", "identity"]
-
-
-def _answer(wsgi_app, path: str, method: str, headers: dict) -> tuple:
-    response = Client(wsgi_app).open(path, method=method, headers=headers)
-    kept = [(k, v) for k, v in response.headers.items() if k != "Date"]
-    return response.status, kept, response.get_data()
-
-
-def test_the_fast_path_answers_exactly_as_the_app(site, app):
-    """Every request the fast path may answer gets the app's own status, headers and bytes."""
-    site.write("third.md", article(n=3, title=THIRD, topics=["Chips"]))
-    app.extensions["feeds"].refresh()
-    fast = app.wsgi_app
-    assert isinstance(fast, FastPath)
-    paths = ["/", "/index.html", "/all.rss", "/all.atom", "/all.json", "/topics/ai.rss"]
-    paths += ["/topics/chips.html", "/feeds.opml", "/nope.rss", "/all.rss/", "/all.rss?_=1"]
-    replayed = 0
-    for path, method, encoding, condition in itertools.product(
-        paths, ["GET", "HEAD"], ENCODINGS, CONDITIONS
-    ):
-        headers = {"Accept-Encoding": encoding} if encoding else {}
-        first = Client(fast.app).get(path, headers=headers).headers
-        etag, last_modified = first.get("ETag", ""), first.get("Last-Modified", "")
-        headers.update(
-            {k: v.format(etag=etag, last_modified=last_modified) for k, v in condition.items()}
-        )
-        environ = EnvironBuilder(path=path, method=method, headers=headers).get_environ()
-        replayed += fast._reply(environ) is not None
-
-        assert _answer(fast, path, method, headers) == _answer(fast.app, path, method, headers), (
-            path,
-            method,
-            headers,
-        )
-    assert replayed > 500  # most of them were answered by the fast path itself
-
-
-def test_the_fast_path_leaves_unusual_requests_to_the_app(client, app):
-    fast = app.wsgi_app
-    etag = client.get("/all.rss").headers["ETag"]
-
-    def replays(path="/all.rss", method="GET", **options) -> bool:
-        return (
-            fast._reply(EnvironBuilder(path=path, method=method, **options).get_environ())
-            is not None
-        )
-
-    assert replays() and replays(method="HEAD") and replays(path="/")
-    assert replays(headers={"If-None-Match": etag})
-    assert not replays(path="/all.rss?limit=1")
-    assert not replays(method="POST")
-    assert not replays(path="/nope.rss")
-    assert not replays(data="x")
-    assert not replays(headers={"If-None-Match": f"W/{etag}"})
-    assert not replays(headers={"If-Match": etag})
-    assert not replays(headers={"If-Modified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"})
-
-
-def test_the_fast_path_starts_reloads_and_serves_the_new_feeds(site):
-    site.configure(serve={"reload_interval": 0})
-    site.write("first.md", article(n=1, title=FIRST))
-    app = create_app(site.config_path)
-    client = app.test_client()
-    old = client.get("/all.rss", headers={"Accept-Encoding": "gzip"})
-    old_state = app.extensions["feeds"].state
-    assert old_state.replies  # answered from recorded replies
-
-    site.write("second.md", article(n=2, title=SECOND))
-    deadline = time.monotonic() + 5
-    while app.extensions["feeds"].state is old_state and time.monotonic() < deadline:
-        client.get("/all.rss", headers={"Accept-Encoding": "gzip"})  # only the fast path
-        time.sleep(0.05)
-
-    new = client.get("/all.rss", headers={"Accept-Encoding": "gzip"})
-    assert titles(gzip.decompress(new.data)) == [SECOND, FIRST]
-    assert new.headers["ETag"] != old.headers["ETag"]
-    again = client.get(
-        "/all.rss", headers={"Accept-Encoding": "gzip", "If-None-Match": old.headers["ETag"]}
-    )
-    assert again.status_code == 200
-
-
-def _raw(url: str, headers: dict, method: str = "GET") -> tuple:
-    request = urllib.request.Request(url, headers=headers, method=method)
-    try:
-        response = LOCAL.open(request, timeout=5)
-    except HTTPError as e:
-        response = e
-    with response:
-        headers = {k.lower(): v for k, v in response.headers.items()}
-        assert headers.pop("date").endswith(" GMT")  # the server's own, on every answer
-        return response.status, headers, response.read()
-
-
-def test_over_http_the_fast_path_and_the_app_send_the_same_response(server):
-    """``?_=1`` changes nothing in the answer but sends the request through the app."""
-    url = server + "all.atom"
-    etag = _raw(url, {"Accept-Encoding": "gzip"})[1]["etag"]
-    for method in ("GET", "HEAD"):
-        for headers in (
-            {},
-            {"Accept-Encoding": "gzip"},
-            {"Accept-Encoding": "gzip", "If-None-Match": etag},
-        ):
-            fast = _raw(url, headers, method)
-            assert fast == _raw(url + "?_=1", headers, method), (method, headers)
-            assert fast[0] in (200, 304)
-
-
 def _children(pid: int) -> list[int]:
     return [
         int(n) for f in Path(f"/proc/{pid}/task").glob("*/children") for n in f.read_text().split()
@@ -598,3 +333,16 @@ def test_feeds_serve_stops_cleanly_on_sigterm_and_sigint(site, tmp_path, sig):
         assert os.waitstatus_to_exitcode(done[1]) == 0
         assert not Path(f"/proc/{worker}").exists()
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def test_nothing_below_web_and_cli_imports_flask_or_click():
+    """The core, the live state and the fast path run without the web framework or the CLI."""
+    below = ["feeds.live", "feeds.fastpath", "feeds.rebuild", "feeds.websub", "feeds.export"]
+    code = (
+        f"import sys\nfor name in {below!r}: __import__(name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'click')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout == "[]\n"

@@ -349,7 +349,7 @@ def test_a_live_reload_tells_the_hub_without_waiting(site, hub: Hub) -> None:
     assert live.refresh() is True
     assert hub.received.acquire(timeout=HANG)
     hub.gate.set()
-    live._notifier.flush(HANG)
+    live.reloader.notifier.flush(HANG)
     (post,) = hub.posts
     assert post.urls == [
         f"{BASE_URL}{path}.{ext}"

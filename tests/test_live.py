@@ -1,0 +1,115 @@
+"""Live reload: the feeds served follow the files, and a bad change keeps the last good ones."""
+
+from __future__ import annotations
+
+import time
+
+from feeds.web import create_app
+
+from .conftest import FIRST, SECOND, THIRD, article, titles
+
+# --- live reload -------------------------------------------------------------------------
+
+
+def test_an_added_article_is_served_after_a_refresh(site, app, client):
+    old = client.get("/all.rss")
+    site.write("third.md", article(n=3, title=THIRD))
+
+    assert app.extensions["feeds"].refresh() is True
+
+    new = client.get("/all.rss")
+    assert titles(new.data) == [THIRD, SECOND, FIRST]
+    assert new.headers["ETag"] != old.headers["ETag"]
+    assert new.data == site.feed("all.rss")
+    # A reader holding the old ETag gets the new feed, not a 304.
+    again = client.get("/all.rss", headers={"If-None-Match": old.headers["ETag"]})
+    assert again.status_code == 200
+    assert titles(again.data) == [THIRD, SECOND, FIRST]
+
+
+def test_a_removed_article_leaves_the_feeds_after_a_refresh(site, app, client):
+    old = client.get("/all.atom")
+    (site.articles / "first.md").unlink()
+
+    assert app.extensions["feeds"].refresh() is True
+
+    new = client.get("/all.atom")
+    assert titles(new.data) == [SECOND]
+    assert new.headers["ETag"] != old.headers["ETag"]
+
+
+def test_an_unchanged_tree_is_not_rebuilt(app, client):
+    before = client.get("/all.rss")
+
+    assert app.extensions["feeds"].refresh() is False
+
+    after = client.get("/all.rss")
+    assert after.headers["ETag"] == before.headers["ETag"]
+    assert after.headers["Last-Modified"] == before.headers["Last-Modified"]
+    assert after.data == before.data
+
+
+def test_a_feed_that_did_not_change_keeps_its_validators(site, app, client):
+    site.write("third.md", article(n=3, title=THIRD, topics=["Chips"]))
+    before = client.get("/topics/ai.rss")
+
+    assert app.extensions["feeds"].refresh() is True
+
+    after = client.get("/topics/ai.rss", headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 304
+    assert client.get("/topics/chips.rss").status_code == 200
+
+
+def test_a_reader_using_only_if_modified_since_sees_a_rebuilt_feed(site, app, client):
+    last_modified = client.get("/all.rss").headers["Last-Modified"]
+    site.write("third.md", article(n=3, title=THIRD))
+    assert app.extensions["feeds"].refresh() is True
+
+    response = client.get("/all.rss", headers={"If-Modified-Since": last_modified})
+
+    assert response.status_code == 200
+    assert titles(response.data) == [THIRD, SECOND, FIRST]
+
+
+def test_the_server_picks_up_changes_by_itself(site):
+    site.configure(serve={"reload_interval": 0})
+    site.write("first.md", article(n=1, title=FIRST))
+    client = create_app(site.config_path).test_client()
+    assert titles(client.get("/all.rss").data) == [FIRST]
+
+    site.write("second.md", article(n=2, title=SECOND))
+
+    deadline = time.monotonic() + 5
+    while True:
+        found = titles(client.get("/all.rss").data)
+        if found == [SECOND, FIRST] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert found == [SECOND, FIRST]
+
+
+# --- config errors while serving ----------------------------------------------------------
+
+
+def test_a_config_broken_while_serving_keeps_the_last_good_feeds(site, app, client, caplog):
+    before = client.get("/all.rss")
+    site.configure(quality={"min": "high"})
+
+    assert app.extensions["feeds"].refresh() is False
+
+    after = client.get("/all.rss")
+    assert after.status_code == 200
+    assert after.data == before.data
+    assert after.headers["ETag"] == before.headers["ETag"]
+    assert "quality.min" in caplog.text
+
+
+def test_a_config_fixed_while_serving_is_picked_up(site, app, client):
+    site.write("third.md", article(n=3, title=THIRD, quality=70))
+    site.configure(quality={"min": "high"})
+    app.extensions["feeds"].refresh()
+
+    site.configure(quality={"min": 60})
+
+    assert app.extensions["feeds"].refresh() is True
+    assert titles(client.get("/all.rss").data) == [THIRD]
