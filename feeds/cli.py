@@ -6,7 +6,8 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -192,17 +193,16 @@ def serve(publisher: Publisher, host: str, port: int, threads: int) -> None:
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
-
-    from feeds.web import create_app
+    from granian.log import logger as granian_log
 
     _refuse_taken(host, port)
     try:
-        app = create_app(publisher.config_path)
+        publisher.load_config()  # cheap, unlike a build: the worker builds (see below)
     except FeedsError as e:
         raise Failed(str(e)) from None
     click.echo(f"Serving the feeds of {publisher.config_path} on http://{host}:{port}/", err=True)
     server = Granian(
-        "feeds",  # only named: the worker gets ``app`` from the loader below
+        "feeds",  # only named: the worker gets its app from the loader below
         address=host,
         port=port,
         interface=Interfaces.WSGI,
@@ -214,10 +214,25 @@ def serve(publisher: Publisher, host: str, port: int, threads: int) -> None:
         log_level=LogLevels.warning,
         respawn_failed_workers=True,
     )
-    # The worker is a forked process: it inherits the feeds built above (spawned, it would
-    # have to pickle them), and so does a worker respawned after a crash.
+    # granian warns of more threads than 2 per core + 1, for apps that keep the CPU busy.
+    # This one mostly waits on the network, and 16 was measured faster than fewer (above).
+    granian_log.addFilter(_not_the_thread_count_warning)
+    # The worker is forked: it starts at once, with the modules already imported. It builds
+    # the feeds itself, in the background (it answers 503 meanwhile), and so does a worker
+    # respawned after a crash; this process holds none.
     multiprocessing.set_start_method("fork", force=True)
-    server.serve(target_loader=lambda: app, wrap_loader=False)
+    server.serve(target_loader=partial(_app, publisher.config_path), wrap_loader=False)
+
+
+def _app(config_path: Path) -> Callable:
+    """The WSGI app of a worker process."""
+    from feeds.web import create_app
+
+    return create_app(config_path, background=True)
+
+
+def _not_the_thread_count_warning(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Configuration allows spawning up to")
 
 
 def _refuse_taken(host: str, port: int) -> None:

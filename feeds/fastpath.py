@@ -4,7 +4,7 @@ app's own recorded answers. Plain WSGI, no web framework."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -29,6 +29,7 @@ class Reply:
     status: str
     headers: list[tuple[str, str]]
     body: bytes
+    count: Callable[[], None] = field(compare=False)  # counts it in the server's metrics
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Replies:
     """The app's answers for one URL in one encoding: to GET, to HEAD, and 304."""
 
     etag: str
-    last_modified: str
+    last_modified: str | None  # None for a file with no item: not settled here
     get: Reply
     head: Reply
     not_modified: Reply
@@ -53,7 +54,10 @@ class FastPath:
     or an If-None-Match / If-Modified-Since it can settle by comparing strings, gets the
     status, headers and bytes the app gave the first time, recorded once per URL, encoding
     and snapshot (a reload starts from none). Everything else goes to the app: it stays the
-    one place where behaviour is decided, and the replies are byte-for-byte its own."""
+    one place where behaviour is decided, and the replies are byte-for-byte its own.
+
+    Every answer, replayed or the app's, is counted in the server's metrics: a replayed one
+    by increments made ready when it was recorded."""
 
     def __init__(self, app: Callable, live: LiveFeeds):
         self.app = app
@@ -62,7 +66,8 @@ class FastPath:
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         reply = self._reply(environ)
         if reply is None:
-            return self.app(environ, start_response)
+            reply = self._call(environ, environ["REQUEST_METHOD"])
+        reply.count()
         start_response(reply.status, list(reply.headers))  # a server may add to it
         return [reply.body]
 
@@ -77,6 +82,8 @@ class FastPath:
         ):
             return None
         state = self.live.current()  # also what starts a reload when it is time
+        if state is None:
+            return None  # not loaded yet: the app says so
         key = (path, wants_gzip(environ.get("HTTP_ACCEPT_ENCODING", "")))
         replies = state.replies.get(key)
         if replies is None:
@@ -107,11 +114,12 @@ class FastPath:
         if not get.status.startswith("200 "):
             return None  # not for replaying: the app answers each such request itself
         headers = dict(get.headers)
-        etag, last_modified = headers["ETag"], headers["Last-Modified"]
+        etag, last_modified = headers["ETag"], headers.get("Last-Modified")
         not_modified = self._call({**base, "HTTP_IF_NONE_MATCH": etag}, "GET")
         return Replies(etag, last_modified, get, self._call(base, "HEAD"), not_modified)
 
     def _call(self, environ: dict, method: str) -> Reply:
+        """The app's answer, whole: its bodies are bytes in memory, never streamed."""
         started: list = []
         body = self.app(
             {**environ, "REQUEST_METHOD": method},
@@ -120,6 +128,8 @@ class FastPath:
         try:
             data = b"".join(body)
         finally:
-            body.close()
-        status, headers = started
-        return Reply(status, [(k, v) for k, v in headers if k.lower() != "date"], data)
+            if hasattr(body, "close"):
+                body.close()
+        status, headers = started[-2:]  # the last call, if an error replaced the answer
+        count = self.live.metrics.tally(status, environ.get("PATH_INFO", ""), len(data))
+        return Reply(status, [(k, v) for k, v in headers if k.lower() != "date"], data, count)

@@ -6,15 +6,18 @@ from __future__ import annotations
 import gzip
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from feeds.errors import FeedsError
+from feeds.metrics import Metrics
 from feeds.model import Feed, Rendered
 from feeds.publisher import Publisher, Snapshot
 from feeds.rebuild import Reloader
-from feeds.render import FORMATS, Format
+from feeds.render import FORMATS, Format, paginate
 
 if TYPE_CHECKING:
     from feeds.fastpath import Replies
@@ -22,8 +25,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FILTER_CACHE = 256  # filtered feeds kept rendered
+RETRY = 5.0  # seconds between tries of a first load that failed
 
 T = TypeVar("T")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)  # HTTP dates have whole seconds
 
 
 @dataclass
@@ -31,7 +39,8 @@ class State:
     """One snapshot with what the server derives from it; replaced whole on reload."""
 
     snapshot: Snapshot
-    dates: dict[str, datetime]  # when each file's bytes last changed
+    loaded: datetime = field(default_factory=_now)  # when it began to be served
+    dates: dict[str, datetime] = field(init=False)  # each file's Last-Modified (see modified)
     feeds: dict[str, tuple[Feed, Format]] = field(init=False)  # feed URL path → its feed
     filtered: dict[tuple, Rendered] = field(default_factory=dict)
     gzipped: dict[str, bytes] = field(default_factory=dict)  # etag → compressed body
@@ -42,11 +51,36 @@ class State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        self.dates = modified(self.snapshot, self.loaded)
         self.feeds = {
             f"{feed.spec.path}.{name}": (feed, FORMATS[name])
             for feed in self.snapshot.feeds
             for name in self.snapshot.config.feeds.formats
         }
+
+
+def modified(snapshot: Snapshot, now: datetime) -> dict[str, datetime]:
+    """Each file's Last-Modified, from the articles alone, so that every server (replicas,
+    restarts) gives the same: a feed document's newest item; for a feed's page, its feed's
+    newest item; for the other files (index.html, feeds.opml) the newest item of all. A
+    file with no item has none. A date ahead of ``now`` is ``now`` (HTTP allows no later).
+
+    Only a newer item moves it: a change that adds none (an edit, a removal) is seen by the
+    ETag, which every reader sends where it has one."""
+    config = snapshot.config
+    dates: dict[str, datetime] = {}
+    for feed in snapshot.feeds:
+        if feed.updated is None:
+            continue
+        dates[f"{feed.spec.path}.html"] = feed.updated
+        for doc in paginate(feed, config.feeds.items, config.feeds.archives):
+            for name in config.feeds.formats:
+                dates[f"{doc.path}.{name}"] = doc.items[0].published
+    newest = max(dates.values(), default=None)
+    if newest is not None:
+        for path in snapshot.files:
+            dates.setdefault(path, newest)
+    return {path: min(date, now).replace(microsecond=0) for path, date in dates.items()}
 
 
 class LiveFeeds:
@@ -57,48 +91,58 @@ class LiveFeeds:
     every ``serve.reload_interval`` seconds while requests come. A request never waits for
     a rebuild: it is served from the last good snapshot, and a config or folder that turns
     bad is logged while the last good feeds stay up.
+
+    With ``background``, the first build too runs in a thread (a failed one is tried again
+    every :data:`RETRY` seconds) and :meth:`current` is None until it is done: a server
+    answers while it loads, and never from a partial set of feeds.
     """
 
-    def __init__(self, publisher: Publisher, watch: bool = True):
+    def __init__(self, publisher: Publisher, watch: bool = True, background: bool = False):
         self.publisher = publisher
-        self.reloader = Reloader(publisher, self._swap, watch)
-        snapshot = self.reloader.first
-        now = _now()
-        self.state = State(snapshot, {path: now for path in snapshot.files})
+        self.metrics = Metrics()
+        self.reloader: Reloader | None = None
+        self.state: State | None = None
+        if background:
+            threading.Thread(target=self._load_until_done, args=(watch,), daemon=True).start()
+        else:
+            self._load(watch)
 
-    def current(self) -> State:
-        """The state to serve; also what keeps it up to date (see :meth:`Reloader.keep_up`)."""
-        self.reloader.keep_up()
+    def current(self) -> State | None:
+        """The state to serve, None until the first load is done; also what keeps it up to
+        date (see :meth:`Reloader.keep_up`)."""
+        if self.reloader:
+            self.reloader.keep_up()
         return self.state
 
     def refresh(self) -> bool:
         """Bring the feeds up to date with the files as they are now; True if they were
         rebuilt meanwhile (by this call or by the watching thread)."""
-        return self.reloader.refresh()
+        return self.reloader.refresh() if self.reloader else False
+
+    def _load(self, watch: bool) -> None:
+        """The first build; raises FeedsError if the config or the articles folder is bad."""
+        reloader = Reloader(self.publisher, self._swap, watch)
+        self.metrics.built(reloader.first, reloader.seconds)
+        self.reloader = reloader
+        self.state = State(reloader.first)  # last: whoever sees it sees the reloader
+
+    def _load_until_done(self, watch: bool) -> None:
+        while True:
+            try:
+                self._load(watch)
+                return
+            except FeedsError as e:
+                log.error("cannot load the feeds (trying again in %s s): %s", RETRY, e)
+            time.sleep(RETRY)
 
     def _swap(self, snapshot: Snapshot) -> list[str]:
         """Serve ``snapshot`` from now on; the paths of the files whose bytes changed."""
-        old, now = self.state, _now()
-        dates = {path: _changed_at(path, r.etag, old, now) for path, r in snapshot.files.items()}
-        self.state = State(snapshot, dates)
+        old = self.state.snapshot.files if self.state else {}
+        self.state = State(snapshot)
+        if self.reloader:
+            self.metrics.built(snapshot, self.reloader.seconds)
         log.info("reloaded: %d articles, %d files", snapshot.articles, len(snapshot.files))
-        return [p for p in dates if dates[p] != old.dates.get(p)]
-
-
-def _changed_at(path: str, etag: str, old: State, now: datetime) -> datetime:
-    """A file's Last-Modified: kept while its bytes stay, else later than it was before.
-
-    HTTP dates have whole seconds, so a change within the second of the previous one is
-    dated a second later: a reader sending only If-Modified-Since still gets the new bytes."""
-    if path not in old.dates:
-        return now
-    if old.snapshot.files[path].etag == etag:
-        return old.dates[path]
-    return max(now, old.dates[path] + timedelta(seconds=1))
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)  # HTTP dates have whole seconds
+        return [p for p, r in snapshot.files.items() if p not in old or old[p].etag != r.etag]
 
 
 def gzipped(state: State, rendered: Rendered) -> bytes:

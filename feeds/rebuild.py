@@ -129,8 +129,10 @@ class Reloader:
         watch: bool = True,
         track: Track | None = None,
     ):
+        started = time.monotonic()
         self.rebuilder = Rebuilder(publisher, watch, track)
         self.first = self.rebuilder.first
+        self.seconds = time.monotonic() - started  # what the last snapshot handed on took
         self.config: Config = self.first.config  # of the last snapshot handed on
         self.notifier: Notifier | None = None
         self.rebuilds = 0  # snapshots handed on since the first
@@ -196,11 +198,13 @@ class Reloader:
 
     def _refresh(self) -> None:
         """Rebuild, hand on and tell the hub; hold ``_lock``."""
+        started = time.monotonic()
         snapshot = self.rebuilder.rebuild()
         if self._in_background and self.rebuilder.watcher and self._follower is None:
             self._start_following()  # watching again (see Rebuilder): from now, not at a request
         if snapshot is None:
             return
+        self.seconds = time.monotonic() - started
         changed = list(self._handle(snapshot))
         self.config = snapshot.config
         self.rebuilds += 1

@@ -6,19 +6,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import BadRequest, HTTPException, NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    NotFound,
+    RequestEntityTooLarge,
+    ServiceUnavailable,
+)
 from werkzeug.wrappers import Response as BaseResponse
 
 from feeds.errors import FeedsError
 from feeds.fastpath import STATE_KEY, FastPath, wants_gzip
 from feeds.filters import ItemFilter
 from feeds.live import FILTER_CACHE, LiveFeeds, State, cached, gzipped
+from feeds.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
 from feeds.model import Document, Rendered
 from feeds.publisher import Publisher
 from feeds.render import Renderer
 
 MAX_QUERY = 1000  # bytes of query string
 MAX_BODY = 1024  # bytes of request body (readers send none)
+RETRY_AFTER = 5  # seconds a reader is asked to wait while the feeds load
 
 
 def _filtered(state: State, path: str) -> Rendered | None:
@@ -46,10 +54,13 @@ def _filtered(state: State, path: str) -> Rendered | None:
     return cached(state, state.filtered, (path, query), render, FILTER_CACHE)
 
 
-def create_app(config_path: str | Path = "config.yaml") -> Flask:
-    """The app serving the feeds of ``config_path``; raises ConfigError if it is invalid."""
+def create_app(config_path: str | Path = "config.yaml", background: bool = False) -> Flask:
+    """The app serving the feeds of ``config_path``; raises ConfigError if it is invalid.
+
+    With ``background`` it returns at once and builds the feeds in a thread, answering 503
+    meanwhile (a config or folder found bad is then logged and tried again)."""
     app = Flask(__name__)
-    live = LiveFeeds(Publisher(config_path))
+    live = LiveFeeds(Publisher(config_path), background=background)
     app.extensions["feeds"] = live
     app.wsgi_app = FastPath(app.wsgi_app, live)  # type: ignore[method-assign]  # Flask's way
 
@@ -67,6 +78,16 @@ def create_app(config_path: str | Path = "config.yaml") -> Flask:
         if (request.content_length or 0) > MAX_BODY:
             raise RequestEntityTooLarge()
 
+    @app.get("/healthz")
+    def healthz() -> BaseResponse:
+        if live.state is None:
+            return _plain("loading\n", 503)
+        return _plain("ok\n", 200)
+
+    @app.get("/metrics")
+    def metrics() -> BaseResponse:
+        return Response(live.metrics.exposition(), content_type=METRICS_MEDIA_TYPE)
+
     @app.get("/")
     def index() -> BaseResponse:
         return serve("index.html")
@@ -76,6 +97,8 @@ def create_app(config_path: str | Path = "config.yaml") -> Flask:
         if len(request.query_string) > MAX_QUERY:
             raise BadRequest(f"query string longer than {MAX_QUERY} bytes")
         state = request.environ.get(STATE_KEY) or live.current()
+        if state is None:  # never a partial set of feeds: none until the first load is done
+            raise ServiceUnavailable(retry_after=RETRY_AFTER)
         rendered = _filtered(state, path) or state.snapshot.files.get(path)
         if rendered is None:
             raise NotFound()
@@ -94,3 +117,9 @@ def create_app(config_path: str | Path = "config.yaml") -> Flask:
         return response.make_conditional(request)
 
     return app
+
+
+def _plain(text: str, status: int) -> BaseResponse:
+    response = Response(text, status, content_type="text/plain; charset=utf-8")
+    response.cache_control.no_store = True  # the state of this server, now
+    return response

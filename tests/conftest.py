@@ -161,8 +161,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serving(config_path: Path, port: int, log_path: Path, *options: str, timeout: float = 30):
-    """`feeds serve` as a real process on 127.0.0.1:port; yields its base URL once it answers
-    (any HTTP status counts), and always stops it."""
+    """`feeds serve` as a real process on 127.0.0.1:port; yields its base URL once its feeds
+    are loaded (GET /healthz answers 200), and always stops it."""
     url = f"http://127.0.0.1:{port}/"
     command = [sys.executable, "-m", "feeds", "--config", str(config_path), *options, "serve"]
     with log_path.open("wb") as log:
@@ -180,12 +180,11 @@ def serving(config_path: Path, port: int, log_path: Path, *options: str, timeout
                     f"feeds serve exited with {process.returncode}:\n{log_path.read_text()}"
                 )
             try:
-                with LOCAL.open(url, timeout=1):
+                with LOCAL.open(url + "healthz", timeout=1):
                     break
-            except urllib.error.HTTPError as e:
-                e.close()
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+                if isinstance(e, urllib.error.HTTPError):
+                    e.close()  # 503: still loading
                 if time.monotonic() > deadline:
                     pytest.fail(
                         f"feeds serve did not answer in {timeout} s:\n{log_path.read_text()}"
