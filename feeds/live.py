@@ -39,7 +39,7 @@ class State:
     """One snapshot with what the server derives from it; replaced whole on reload."""
 
     snapshot: Snapshot
-    loaded: datetime = field(default_factory=_now)  # when it began to be served
+    loaded: datetime = field(default_factory=lambda: _now())  # when it began to be served
     dates: dict[str, datetime] = field(init=False)  # each file's Last-Modified (see modified)
     feeds: dict[str, tuple[Feed, Format]] = field(init=False)  # feed URL path → its feed
     filtered: dict[tuple, Rendered] = field(default_factory=dict)

@@ -65,9 +65,11 @@ class Metrics:
 
     def tally(self, status: str, path: str, size: int) -> Callable[[], None]:
         """What counts one answer with ``status`` (e.g. ``"200 OK"``) and a body of ``size``
-        bytes to ``path``: made once for an answer that is replayed, so counting it is two
-        increments."""
+        bytes to ``path``: made once for an answer that is replayed, so counting it is one
+        increment or two."""
         requests = self.requests.labels(f"{status[:1]}xx", kind(path))
+        if not size:  # a 304 or a HEAD: the answers readers repeat most, counted by one
+            return requests.inc
         sent = self.sent
 
         def count() -> None:

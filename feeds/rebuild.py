@@ -132,7 +132,7 @@ class Reloader:
         started = time.monotonic()
         self.rebuilder = Rebuilder(publisher, watch, track)
         self.first = self.rebuilder.first
-        self.seconds = time.monotonic() - started  # what the last snapshot handed on took
+        self.seconds = time.monotonic() - started  # how long the last snapshot handed on took
         self.config: Config = self.first.config  # of the last snapshot handed on
         self.notifier: Notifier | None = None
         self.rebuilds = 0  # snapshots handed on since the first

@@ -1,8 +1,15 @@
 import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+from email.message import Message
+from pathlib import Path
 
 import feedparser
 
-from .conftest import article
+from .conftest import LOCAL, article, free_port
 
 
 def test_build_writes_every_feed_and_reports(site, runner):
@@ -106,3 +113,107 @@ def test_python_dash_m_works(site):
     )
     assert out.returncode == 0, out.stderr
     assert "1 article files, 0 problems." in out.stderr
+
+
+# --- feeds serve ---------------------------------------------------------------------------
+
+# `feeds serve` whose builds first write their process id to a file, then wait until a gate
+# file exists: the test sees the server while it loads, and which process built.
+HELD_SERVE = """
+import os, sys, time
+from pathlib import Path
+from feeds import publisher
+from feeds.cli import main
+
+gate, builders = Path(sys.argv[1]), Path(sys.argv[2])
+build = publisher.Publisher.build
+
+def held(self, *args, **kwargs):
+    with builders.open("a") as f:
+        f.write(f"{os.getpid()}\\n")
+    deadline = time.monotonic() + 30
+    while not gate.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return build(self, *args, **kwargs)
+
+publisher.Publisher.build = held
+main(sys.argv[3:], prog_name="feeds")
+"""
+
+
+def _get(url: str) -> tuple[int, Message, bytes]:
+    try:
+        with LOCAL.open(url, timeout=5) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as e:
+        with e:
+            return e.code, e.headers, e.read()
+
+
+def _until(url: str, wanted: set[int], timeout: float = 30) -> int:
+    """GET ``url`` until it answers with a status in ``wanted``; that status."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = _get(url)[0]
+            if status in wanted:
+                return status
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # not listening yet
+        time.sleep(0.05)
+    raise AssertionError(f"{url} did not answer {wanted} in {timeout} s")
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(n) for f in Path(f"/proc/{pid}/task").glob("*/children") for n in f.read_text().split()
+    ]
+
+
+def test_serve_builds_in_its_worker_and_answers_503_until_loaded(site, tmp_path):
+    site.write("first.md", article(n=1, title="Robots learn to fold laundry"))
+    gate, builders = tmp_path / "gate", tmp_path / "builders"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    command = [sys.executable, "-c", HELD_SERVE, str(gate), str(builders)]
+    options = ["--config", str(site.config_path), "serve", "--port", str(port)]
+    with (tmp_path / "stderr").open("wb") as stderr:
+        process = subprocess.Popen([*command, *options], stderr=stderr, cwd=tmp_path)
+    try:
+        # Listening before the feeds are built: every URL says to come back, none is partial.
+        assert _until(url + "healthz", {200, 503}) == 503
+        for path in ("all.rss", "", "index.html", "topics/ai.atom", "no-such.rss"):
+            status, headers, _ = _get(url + path)
+            assert status == 503, path
+            assert int(headers["Retry-After"]) > 0
+
+        gate.touch()
+        assert _until(url + "healthz", {200}) == 200
+        status, _, body = _get(url + "all.rss")
+        assert status == 200
+        assert [e.title for e in feedparser.parse(body).entries] == ["Robots learn to fold laundry"]
+        [worker] = _children(process.pid)
+        assert builders.read_text().split() == [str(worker)]  # the main process built nothing
+
+        # A worker respawned after a crash builds the feeds again.
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while [worker] == _children(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _until(url + "healthz", {200}) == 200
+        [respawned] = _children(process.pid)
+        assert builders.read_text().split() == [str(worker), str(respawned)]
+    finally:
+        process.kill()
+        process.wait()
+    # At the default settings, a start says nothing but where it serves.
+    lines = (tmp_path / "stderr").read_text().splitlines()
+    assert not [line for line in lines if "WARNING" in line], lines
+
+
+def test_serve_refuses_a_bad_config_before_listening(site, runner):
+    site.configure(feeds={"items": "many"})
+    result = runner("serve", "--port", str(free_port()))
+    assert result.exit_code == 1
+    assert "feeds.items" in result.stderr
+    assert "Serving" not in result.stderr

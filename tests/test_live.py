@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import email.utils
 import time
+from datetime import UTC, datetime, timedelta
 
+from feeds import live
 from feeds.web import create_app
 
 from .conftest import FIRST, SECOND, THIRD, article, titles
@@ -113,3 +116,43 @@ def test_a_config_fixed_while_serving_is_picked_up(site, app, client):
 
     assert app.extensions["feeds"].refresh() is True
     assert titles(client.get("/all.rss").data) == [THIRD]
+
+
+# --- validators ----------------------------------------------------------------------------
+
+
+def test_two_servers_started_apart_give_the_same_validators(site, monkeypatch):
+    """Replicas, or one server before and after a restart, agree: a reader's conditional
+    request made with one's validators gets a 304 from the other."""
+    site.configure(feeds={"items": 2})  # and archive pages
+    for n in range(1, 6):
+        site.write(f"{n}.md", article(n=n))
+    app = create_app(site.config_path)
+    client = app.test_client()
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    monkeypatch.setattr(live, "_now", lambda: later)
+    other = create_app(site.config_path).test_client()
+    paths = list(app.extensions["feeds"].current().snapshot.files)
+    assert {"index.html", "feeds.opml", "all.rss", "all/archive/1.atom", "topics/ai.html"} <= {
+        *paths
+    }
+    for path in paths:
+        mine, theirs = client.get(f"/{path}"), other.get(f"/{path}")
+        for name in ("ETag", "Last-Modified"):
+            assert mine.headers[name] == theirs.headers[name], (path, name)
+        for condition in ("If-None-Match", "ETag"), ("If-Modified-Since", "Last-Modified"):
+            response = other.get(f"/{path}", headers={condition[0]: mine.headers[condition[1]]})
+            assert response.status_code == 304, (path, condition)
+
+
+def test_last_modified_is_the_date_of_the_newest_item(site, client):
+    newest = "Fri, 02 Jun 2023 10:00:00 GMT"  # SECOND's publishedDateTime
+    for path in ("/all.atom", "/topics/ai.rss", "/topics/ai.html", "/", "/feeds.opml"):
+        assert client.get(path).headers["Last-Modified"] == newest, path
+
+
+def test_an_item_dated_ahead_is_served_as_modified_now_at_the_latest(site):
+    site.write("ahead.md", article(n=3, publishedDateTime="2090-01-01T00:00:00Z"))
+    response = create_app(site.config_path).test_client().get("/all.rss")
+    modified = email.utils.parsedate_to_datetime(response.headers["Last-Modified"])
+    assert modified <= datetime.now(UTC)
