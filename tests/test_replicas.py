@@ -117,7 +117,8 @@ class Load:
         i = n
         while not self.done.is_set() and time.monotonic() < self.deadline:
             path = PAGES[i % len(PAGES)]
-            headers = {"If_None_Match": etags[path]} if path in etags and i % 2 else {}
+            conditional = path in etags and (i // len(PAGES)) % 2  # every other round
+            headers = {"If_None_Match": etags[path]} if conditional else {}
             try:
                 answer = get(self.base + path, **headers)
                 if answer.status == 200:
