@@ -120,11 +120,15 @@ class LiveFeeds:
         return self.reloader.refresh() if self.reloader else False
 
     def _load(self, watch: bool) -> None:
-        """The first build; raises FeedsError if the config or the articles folder is bad."""
+        """The first build; raises FeedsError if the config or the articles folder is bad.
+        It starts from the parse cache a previous server or `feeds build` left in the output
+        folder, so a restart reads only the article files that changed meanwhile."""
+        self.publisher.cache.restore(self.publisher.load_config().output_folder)
         reloader = Reloader(self.publisher, self._swap, watch)
         self.metrics.built(reloader.first, reloader.seconds)
         self.reloader = reloader
         self.state = State(reloader.first)  # last: whoever sees it sees the reloader
+        self._keep_parsed(reloader.first)
 
     def _load_until_done(self, watch: bool) -> None:
         while True:
@@ -142,7 +146,18 @@ class LiveFeeds:
         if self.reloader:
             self.metrics.built(snapshot, self.reloader.seconds)
         log.info("reloaded: %d articles, %d files", snapshot.articles, len(snapshot.files))
+        self._keep_parsed(snapshot)
         return [p for p, r in snapshot.files.items() if p not in old or old[p].etag != r.etag]
+
+    def _keep_parsed(self, snapshot: Snapshot) -> None:
+        """Save the parse cache into the output folder (written only when it changed)."""
+        folder = snapshot.config.output_folder
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            log.warning("%s: the parse cache is not kept (%s)", folder, e.strerror)
+            return
+        self.publisher.cache.save(folder)
 
 
 def gzipped(state: State, rendered: Rendered) -> bytes:

@@ -6,10 +6,11 @@ import email.utils
 import time
 from datetime import UTC, datetime, timedelta
 
-from feeds import live
+from feeds import live, parsecache
+from feeds.articles import read as real_read
 from feeds.web import create_app
 
-from .conftest import FIRST, SECOND, THIRD, article, titles
+from .conftest import FIRST, SECOND, THIRD, article, story, titles
 
 # --- live reload -------------------------------------------------------------------------
 
@@ -156,3 +157,22 @@ def test_an_item_dated_ahead_is_served_as_modified_now_at_the_latest(site):
     response = create_app(site.config_path).test_client().get("/all.rss")
     modified = email.utils.parsedate_to_datetime(response.headers["Last-Modified"])
     assert modified <= datetime.now(UTC)
+
+
+# --- restart -----------------------------------------------------------------------------
+
+
+def test_a_restarted_server_reads_only_the_article_files_that_changed(news, monkeypatch):
+    """The parse cache is kept in the output folder, where `feeds build` keeps it too."""
+    first = create_app(news.config_path)
+    assert (news.output / ".feeds-cache").is_file()
+    news.write("05.md", story(5, title="Edited while it was down"))
+    del first
+
+    read = []
+    monkeypatch.setattr(parsecache, "read", lambda path: read.append(path) or real_read(path))
+    restarted = create_app(news.config_path).test_client()
+
+    assert read == [str(news.articles / "05.md")]
+    assert b"Edited while it was down" in restarted.get("/all.rss").data
+    assert restarted.get("/all.rss").data == news.feed("all.rss")
