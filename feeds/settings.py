@@ -267,6 +267,12 @@ SETTINGS: tuple[Setting, ...] = (
         2.0,
         "`feeds serve` looks for changed article and config files at most this often.",
     ),
+    Setting(
+        "serve.filtered_renders",
+        positive,
+        2,
+        "Filtered feeds `feeds serve` renders at once; past it, 503 with Retry-After.",
+    ),
 )
 
 BY_KEY = {s.key: s for s in SETTINGS}
