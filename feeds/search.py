@@ -14,6 +14,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
+from heapq import merge
 
 from feeds.filters import ItemFilter
 from feeds.model import Article, Feed
@@ -106,12 +107,15 @@ class WordIndex:
         return sum(offsets[t + 1] - offsets[t] for t in tokens)
 
     def _in_feed(self, tokens: list[int], members: array) -> Iterator[Article]:
-        """The feed's articles holding any of ``tokens``, in the feed's order."""
+        """The feed's articles holding any of ``tokens``, in the feed's order: lazily, so
+        a filter that has its fill early stops early."""
         offsets, holders = self._offsets, self._holders
-        numbers: set[int] = set()
-        for t in tokens:
-            numbers.update(holders[offsets[t] : offsets[t + 1]])
-        for number in sorted(numbers):
+        holding = [holders[offsets[t] : offsets[t + 1]] for t in tokens]  # each ascending
+        last = -1
+        for number in merge(*holding):
+            if number == last:
+                continue  # an article holding two of the tokens
+            last = number
             at = bisect_left(members, number)
             if at < len(members) and members[at] == number:
                 yield self._articles[number]

@@ -270,7 +270,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "serve.filtered_renders",
         positive,
-        2,
+        # One: renders hold the interpreter lock, so a second adds no throughput, only
+        # another thread the plain feeds wait behind (bench/filter_flood.py).
+        1,
         "Filtered feeds `feeds serve` renders at once; past it, 503 with Retry-After.",
     ),
 )
