@@ -9,7 +9,7 @@ distinct query strings. Meanwhile a writer thread adds, edits and deletes articl
 
 Checks, each counted as an error:
 
-- no 5xx and no other unexpected status;
+- no 5xx (but a 503 with Retry-After for a filtered feed) and no other unexpected status;
 - every 200 is well formed: gzip only when asked for, the right media type, a body that
   parses (XML, JSON Feed, HTML), an ETag equal to ``feeds.render.etag`` of the plain bytes
   (plus ``-gzip`` for the compressed ones) and, for a feed, a self link equal to its URL;
@@ -235,7 +235,9 @@ class Client:
         self.latencies.append(ended - started)
         with self.results.lock:
             self.results.statuses[response.status] += 1
-        if response.status >= 500:
+        if response.status == 503 and "?" in path and response.getheader("Retry-After"):
+            pass  # past serve.filtered_renders: refused at once, as it should be
+        elif response.status >= 500:
             self.results.error("5xx", f"{path}: {response.status} {body[:200]!r}")
         elif response.status == 304:
             if not sent or response.getheader("ETag") != sent or body:

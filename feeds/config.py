@@ -84,6 +84,7 @@ class WebSubSettings:
 @dataclass(frozen=True)
 class ServeSettings:
     reload_interval: float
+    filtered_renders: int
 
 
 @dataclass(frozen=True)

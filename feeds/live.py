@@ -18,6 +18,7 @@ from feeds.model import Feed, Rendered
 from feeds.publisher import Publisher, Snapshot
 from feeds.rebuild import Reloader
 from feeds.render import FORMATS, Format, paginate
+from feeds.search import WordIndex
 
 if TYPE_CHECKING:
     from feeds.fastpath import Replies
@@ -49,6 +50,10 @@ class State:
     # Request threads share the caches: unguarded, two threads evicting the same oldest
     # entry made the second one's ``del`` a KeyError, a 500.
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Filtered feeds being rendered: at most serve.filtered_renders at once.
+    renders: threading.BoundedSemaphore = field(init=False)
+    _words: WordIndex | None = field(default=None, init=False)
+    _words_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.dates = modified(self.snapshot, self.loaded)
@@ -57,6 +62,15 @@ class State:
             for feed in self.snapshot.feeds
             for name in self.snapshot.config.feeds.formats
         }
+        self.renders = threading.BoundedSemaphore(self.snapshot.config.serve.filtered_renders)
+
+    def words(self) -> WordIndex:
+        """The word index of the snapshot's feeds, built by the first request that needs it:
+        most snapshots of a server that reloads are never searched."""
+        with self._words_lock:
+            if self._words is None:
+                self._words = WordIndex(self.snapshot.feeds)
+            return self._words
 
 
 def modified(snapshot: Snapshot, now: datetime) -> dict[str, datetime]:

@@ -267,6 +267,14 @@ SETTINGS: tuple[Setting, ...] = (
         2.0,
         "`feeds serve` looks for changed article and config files at most this often.",
     ),
+    Setting(
+        "serve.filtered_renders",
+        positive,
+        # One: renders hold the interpreter lock, so a second adds no throughput, only
+        # another thread the plain feeds wait behind (bench/filter_flood.py).
+        1,
+        "Filtered feeds `feeds serve` renders at once; past it, 503 with Retry-After.",
+    ),
 )
 
 BY_KEY = {s.key: s for s in SETTINGS}

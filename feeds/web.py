@@ -27,6 +27,7 @@ from feeds.render import Renderer
 MAX_QUERY = 1000  # bytes of query string
 MAX_BODY = 1024  # bytes of request body (readers send none)
 RETRY_AFTER = 5  # seconds a reader is asked to wait while the feeds load
+BUSY_RETRY_AFTER = 1  # seconds a client refused a filtered feed is asked to wait
 
 
 def _filtered(state: State, path: str) -> Rendered | None:
@@ -43,11 +44,18 @@ def _filtered(state: State, path: str) -> Rendered | None:
     query = request.query_string.decode()
 
     def render() -> Rendered:
-        config = state.snapshot.config
-        renderer = Renderer(config)
-        items = item_filter.apply(feed.items, config.feeds.items)
-        self_url = f"{renderer.url(feed.spec.path, fmt)}?{query}"
-        return renderer.render_as(Document(feed, items, feed.spec.path), fmt, self_url)
+        # Refused at once past the bound, not queued: waiting requests would hold the
+        # threads that plain feeds are answered on.
+        if not state.renders.acquire(blocking=False):
+            raise ServiceUnavailable("busy with filtered feeds", retry_after=BUSY_RETRY_AFTER)
+        try:
+            config = state.snapshot.config
+            renderer = Renderer(config)
+            items = state.words().apply(item_filter, feed, config.feeds.items)
+            self_url = f"{renderer.url(feed.spec.path, fmt)}?{query}"
+            return renderer.render_as(Document(feed, items, feed.spec.path), fmt, self_url)
+        finally:
+            state.renders.release()
 
     # The body's self link is the whole query, so that is the key, not the filter alone:
     # else ``?limit=5`` got the bytes first rendered for ``?limit=5&_=1``.

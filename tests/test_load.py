@@ -40,7 +40,8 @@ def test_readers_get_whole_feeds_and_new_articles_in_time_while_articles_change(
     site: Site, tmp_path: Path
 ):
     """bench/load.py for a few seconds: no 5xx, no malformed answer, every change in time."""
-    site.configure(serve={"reload_interval": RELOAD_INTERVAL})
+    # As many filtered renders as clients: none is refused, so any 5xx is a fault.
+    site.configure(serve={"reload_interval": RELOAD_INTERVAL, "filtered_renders": 6})
     many_articles(site)
     figures = tmp_path / "load.json"
     with serving(site.config_path, free_port(), tmp_path / "serve.log") as url:
@@ -101,6 +102,7 @@ def test_a_filtered_feed_links_to_its_own_url_whatever_was_asked_before(site: Si
 
 def test_concurrent_filtered_requests_never_fail(site: Site):
     """Threads evicting from the same full cache used to race into a KeyError, a 500."""
+    site.configure(serve={"filtered_renders": 6})  # one per thread: none refused
     many_articles(site, 10)
     app = create_app(site.config_path)
     statuses: list[int] = []

@@ -224,6 +224,28 @@ def test_filters_narrow_a_feed_and_link_to_themselves(site, client):
     assert client.get("/all.rss?_=123").data == client.get("/all.rss").data
 
 
+def test_past_the_filtered_renders_a_new_query_gets_503_and_the_others_are_answered(
+    site, app, client
+):
+    kept = client.get("/all.atom?q=robots")
+    assert titles(kept.data) == [FIRST]
+    renders = app.extensions["feeds"].current().renders
+    taken = 0
+    try:
+        while renders.acquire(blocking=False):  # as a slow filtered render would
+            taken += 1
+        assert taken == 1  # serve.filtered_renders' default
+        busy = client.get("/all.atom?q=chatbot")
+        assert busy.status_code == 503
+        assert busy.headers["Retry-After"] == "1"
+        assert client.get("/all.atom?q=robots").data == kept.data  # kept: no render needed
+        assert titles(client.get("/all.atom").data) == [SECOND, FIRST]
+    finally:
+        for _ in range(taken):
+            renders.release()
+    assert titles(client.get("/all.atom?q=chatbot").data) == [SECOND]
+
+
 @pytest.mark.parametrize(
     ("query", "reason"),
     [
