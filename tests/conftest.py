@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,57 @@ from feeds.publisher import Publisher
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "everyday-ai" / "articles"
 BASE_URL = "https://feeds.example.org/"
+# PyYAML's C emitter (libyaml), where it has one: ten times faster than its Python one, and
+# byte for byte the same text for plain ASCII articles such as the bulk ones some tests write.
+# Not for any text: it escapes emoji, breaks long lines elsewhere and writes some keys another
+# way, and tests/test_hostile.py writes such text on purpose, so Site.write keeps PyYAML's.
+FAST_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+SCRATCH = Path("/dev/shm")  # memory: tmpfs on Linux
+SCRATCH_ROOM = 2 << 30  # bytes it must have free to hold the tests' folders
+
+
+def _scratch_in_memory() -> None:
+    """tmp_path and every temporary folder on SCRATCH when it has room, unless TMPDIR names a
+    place: the tests make and delete tens of thousands of small files and folders (one site
+    per hypothesis example), and on a disk mounted with ``discard`` each deletion waits for
+    the device, a millisecond or more: tens of seconds of the run. The files are the same."""
+    if os.environ.get("TMPDIR") or not os.access(SCRATCH, os.W_OK | os.X_OK):
+        return
+    stats = os.statvfs(SCRATCH)
+    if stats.f_bavail * stats.f_frsize >= SCRATCH_ROOM:
+        tempfile.tempdir = str(SCRATCH)  # read by pytest for tmp_path, when first asked
+
+
+_scratch_in_memory()
+
+
+def no_bytecode_writes() -> dict[str, str]:
+    """The environment for a process whose writes fail on purpose: it would leave truncated
+    files in the bytecode cache (see _bytecode_for_children) that later processes fail on."""
+    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _bytecode_for_children(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Where PYTHONDONTWRITEBYTECODE is set, the Python processes the tests start (`python -m
+    feeds`, bench/load.py: dozens) share a bytecode cache in this run's temporary folder
+    instead of each compiling feeds and its dependencies again, 0.3 s apiece. The code run
+    is the same; nothing is written in the work tree. A process run where writes fail (a
+    file size limit) must not write to the cache: pass it no_bytecode_writes()."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        yield
+        return
+    patch = pytest.MonkeyPatch()
+    patch.delenv("PYTHONDONTWRITEBYTECODE")
+    patch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path_factory.getbasetemp() / "pycache"))
+    # Compiled from the start, beside the first tests, so that every process starts alike:
+    # a build timed to aim kills at its writes (test_faults) must not be the one compiling.
+    warm_up = [sys.executable, "-m", "feeds", "--help"]
+    try:
+        with started(warm_up, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            yield
+    finally:
+        patch.undo()
 
 
 def article(**fields) -> dict:
@@ -74,11 +128,18 @@ class Site:
         body = yaml.safe_dump(data, sort_keys=False)
         self.config_path.write_text(body + textwrap.dedent(text), encoding="utf-8")
 
-    def write(self, name: str, fields: dict | None = None, raw: str | bytes | None = None) -> Path:
+    def write(
+        self,
+        name: str,
+        fields: dict | None = None,
+        raw: str | bytes | None = None,
+        dumper: type = yaml.SafeDumper,
+    ) -> Path:
         path = self.articles / name
         path.parent.mkdir(parents=True, exist_ok=True)
         if raw is None:
-            raw = "---\n" + yaml.safe_dump(fields, allow_unicode=True, sort_keys=False) + "---\n"
+            text = yaml.dump(fields, Dumper=dumper, allow_unicode=True, sort_keys=False)
+            raw = "---\n" + text + "---\n"
         if isinstance(raw, str):
             raw = raw.encode("utf-8")
         path.write_bytes(raw)
@@ -117,13 +178,13 @@ def story(n: int, **fields) -> dict:
     return article(n=n + 1, **{**shape, **fields})
 
 
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    """The real articles when ../shared is there, else a small folder made here."""
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real articles when ../shared is there, else a small folder made here (once: the
+    tests only read it)."""
     if CORPUS.is_dir():
         return CORPUS
-    folder = tmp_path / "corpus"
-    folder.mkdir()
+    folder = tmp_path_factory.mktemp("corpus")
     for n in range(1, 29):
         fields = article(n=n, topics=["AI", f"Topic {n % 4}"], quality=n * 5 if n % 3 else None)
         text = "---\n" + yaml.safe_dump(fields, sort_keys=False) + "---\n"
@@ -160,19 +221,37 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def started(command: Sequence, *, grace: float = 0, **options) -> Iterator[subprocess.Popen]:
+    """``command`` as a process for the block (``options`` as for Popen). However the block
+    ends, a failed assert or a timeout included, the process is stopped and waited for and
+    its pipes are closed: first with SIGTERM and ``grace`` seconds to exit, then SIGKILL.
+    (A process left running fails a later test with a ResourceWarning.)"""
+    with subprocess.Popen(command, **options) as process:  # on exit: pipes closed, waited for
+        try:
+            yield process
+        finally:
+            if grace and process.poll() is None:
+                process.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(grace)
+            if process.poll() is None:
+                process.kill()
+                process.wait()  # here too, as Popen's exit skips it on a KeyboardInterrupt
+
+
+@contextlib.contextmanager
 def serving(config_path: Path, port: int, log_path: Path, *options: str, timeout: float = 30):
     """`feeds serve` as a real process on 127.0.0.1:port; yields its base URL once its feeds
     are loaded (GET /healthz answers 200), and always stops it."""
     url = f"http://127.0.0.1:{port}/"
     command = [sys.executable, "-m", "feeds", "--config", str(config_path), *options, "serve"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=log_path.parent,
-        )
-    try:
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    with (
+        log_path.open("wb") as log,
+        started(
+            command, grace=10, stdout=log, stderr=subprocess.STDOUT, cwd=log_path.parent
+        ) as process,
+    ):
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
@@ -191,13 +270,6 @@ def serving(config_path: Path, port: int, log_path: Path, *options: str, timeout
                     )
                 time.sleep(0.05)
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # The app under test: two articles, served by create_app.
@@ -228,10 +300,20 @@ def client(app):
     return app.test_client()
 
 
-@pytest.fixture
-def server(site, tmp_path: Path):
-    """`feeds serve` on a free port of 127.0.0.1; yields its base URL once it answers."""
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, str]]:
+    """`feeds serve` on a free port of 127.0.0.1, one per test module, for the tests that
+    only send it requests (starting one takes longer than they do): its site, and its base
+    URL once it answers."""
+    site = Site(tmp_path_factory.mktemp("served"))
+    site.articles.mkdir()
+    site.configure()
     site.write("first.md", article(n=1, title=FIRST))
     site.write("second.md", article(n=2, title=SECOND))
-    with serving(site.config_path, free_port(), tmp_path / "serve.log") as url:
-        yield url
+    with serving(site.config_path, free_port(), site.root / "serve.log") as url:
+        yield site, url
+
+
+@pytest.fixture
+def server(served: tuple[Site, str]) -> str:
+    return served[1]

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import feedparser
 import pytest
 
-from tests.conftest import LOCAL, article, free_port, serving
+from tests.conftest import LOCAL, Site, article, free_port, serving
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -47,20 +47,23 @@ def fetch(url: str) -> bytes:
         return response.read()
 
 
-@pytest.fixture
-def server(site, tmp_path):
+# Module-scoped, the server and the browser: both viewports only read from them, and each
+# takes longer to start than a viewport's test takes.
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
     """``feeds serve`` as a real process on a free port; yields its base URL."""
+    site = Site(tmp_path_factory.mktemp("browsed"))
     port = free_port()
     base = f"http://{HOST}:{port}/"
     site.configure(site={"title": "Test <News>", "base_url": base})
     site.write("1.md", article(n=1, topics=["AI", "Robots"]))
     site.write("2.md", article(n=2, provider={"name": "Other Daily", "domain": "other.org"}))
     site.write("3.md", article(n=3, title="Robots & <people> at work"))
-    with serving(site.config_path, port, tmp_path / "server.log") as url:
+    with serving(site.config_path, port, site.root / "server.log") as url:
         yield url
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -110,6 +110,7 @@ def test_python_dash_m_works(site):
         capture_output=True,
         text=True,
         env={**os.environ},
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert "1 article files, 0 problems." in out.stderr
@@ -178,7 +179,11 @@ def test_serve_builds_in_its_worker_and_answers_503_until_loaded(site, tmp_path)
     command = [sys.executable, "-c", HELD_SERVE, str(gate), str(builders)]
     options = ["--config", str(site.config_path), "serve", "--port", str(port)]
     with (tmp_path / "stderr").open("wb") as stderr:
-        process = subprocess.Popen([*command, *options], stderr=stderr, cwd=tmp_path)
+        # Its own process group: the worker is ended with it (SIGKILL to the main process
+        # alone would leave the forked worker serving).
+        process = subprocess.Popen(
+            [*command, *options], stderr=stderr, cwd=tmp_path, start_new_session=True
+        )
     try:
         # Listening before the feeds are built: every URL says to come back, none is partial.
         assert _until(url + "healthz", {200, 503}) == 503
@@ -204,7 +209,7 @@ def test_serve_builds_in_its_worker_and_answers_503_until_loaded(site, tmp_path)
         [respawned] = _children(process.pid)
         assert builders.read_text().split() == [str(worker), str(respawned)]
     finally:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     # At the default settings, a start says nothing but where it serves.
     lines = (tmp_path / "stderr").read_text().splitlines()

@@ -24,7 +24,7 @@ import pytest
 
 from feeds.export import MANIFEST, export
 from feeds.web import create_app
-from tests.conftest import LOCAL, ROOT, article, free_port, serving
+from tests.conftest import LOCAL, ROOT, article, free_port, serving, started
 
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
 DEPLOY = ROOT / "deploy"
@@ -60,8 +60,8 @@ def nginx(template: str, prefix: Path, **markers: str) -> Iterator[str]:
     (prefix / "nginx.conf").write_text(conf, encoding="utf-8")
     log = prefix / "error.log"
     command = [NGINX, "-p", prefix, "-e", log, "-c", prefix / "nginx.conf", "-g", "daemon off;"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
+    # On the way out SIGTERM, a fast shutdown of the master and its worker (else SIGKILL).
+    with started(command, grace=10, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT) as process:
         deadline = time.monotonic() + 10
         while process.poll() is None and time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
@@ -70,13 +70,6 @@ def nginx(template: str, prefix: Path, **markers: str) -> Iterator[str]:
         else:
             pytest.fail(f"nginx did not start:\n{log.read_text() if log.exists() else ''}")
         yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()  # a fast shutdown of the master and its worker
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class Answer(NamedTuple):

@@ -237,5 +237,7 @@ def test_pages_are_byte_identical_on_rebuild(site):
 
 def test_pages_module_does_not_import_the_web_stack():
     code = "import sys, feeds.pages; print(sorted({'flask', 'click'} & set(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     assert out.stdout.strip() == "[]"

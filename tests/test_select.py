@@ -1,3 +1,5 @@
+import functools
+
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +12,7 @@ from feeds.text import slugify
 from .conftest import BASE_URL
 
 
+@functools.cache  # a Config is frozen: one for each text, not one a call (hundreds below)
 def config(extra: str = ""):
     return parse(yaml.safe_load(f"site: {{title: T, base_url: '{BASE_URL}'}}\n" + extra))
 

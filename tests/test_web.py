@@ -198,7 +198,8 @@ def test_feeds_serve_answers_over_http(server):
     assert info.value.code == 304
 
 
-def test_a_second_server_on_a_taken_port_refuses_to_start(site, server):
+def test_a_second_server_on_a_taken_port_refuses_to_start(served):
+    site, server = served
     port = urllib.parse.urlsplit(server).port
     command = [sys.executable, "-m", "feeds", "--config", str(site.config_path), "serve"]
     result = subprocess.run(

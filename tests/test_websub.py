@@ -83,7 +83,8 @@ def hub() -> Iterator[Hub]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.hub = Hub(f"http://127.0.0.1:{server.server_address[1]}/hub")
     server.hub.gate.set()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    # shutdown() waits for the loop to look again: 50 ms at every test's end, 5 ms here.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.005})
     thread.start()
     yield server.hub
     server.hub.gate.set()  # frees a request a failed test left held
