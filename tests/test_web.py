@@ -288,6 +288,19 @@ def test_gzip_for_clients_that_accept_it(client):
     assert client.get("/all.atom", headers={"Accept-Encoding": "gzip"}).data == zipped.data
 
 
+@pytest.mark.parametrize(
+    ("accept", "compressed"),
+    [("br, gzip;q=0", False), ("gzip;q=0.5, identity", True), ("*", True), ("br", False)],
+)
+def test_accept_encoding_qualities_are_honoured(client, accept, compressed):
+    """``gzip;q=0`` is a refusal, not a wish; ``*`` accepts gzip (RFC 9110 12.5.3)."""
+    for path in ("/all.atom", "/all.atom?limit=1"):  # the replayed answer and the app's
+        response = client.get(path, headers={"Accept-Encoding": accept})
+        assert ("Content-Encoding" in response.headers) is compressed, (path, accept)
+        body = gzip.decompress(response.data) if compressed else response.data
+        assert body.startswith(b"<?xml"), (path, accept)
+
+
 def test_json_feed_is_served(client):
     response = client.get("/all.json")
     assert response.headers["Content-Type"] == "application/feed+json; charset=utf-8"
