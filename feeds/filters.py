@@ -71,9 +71,14 @@ class ItemFilter:
         if self.provider and article.provider.domain != self.provider:
             return False
         if self.words:
-            text = f"{article.title} {article.excerpt}".casefold()
+            text = searchable(article)
             return all(word in text for word in self.words)
         return True
+
+
+def searchable(article: Article) -> str:
+    """The text ``q`` words are looked for in (feeds.search indexes the same text)."""
+    return f"{article.title} {article.excerpt}".casefold()
 
 
 def _limit(value: str | None) -> int | None:

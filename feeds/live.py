@@ -140,9 +140,12 @@ class LiveFeeds:
         self.publisher.cache.restore(self.publisher.load_config().output_folder)
         reloader = Reloader(self.publisher, self._swap, watch)
         self.metrics.built(reloader.first, reloader.seconds)
-        self.reloader = reloader
-        self.state = State(reloader.first)  # last: whoever sees it sees the reloader
+        state = State(reloader.first)
         self._keep_parsed(reloader.first)
+        # The reloader last: only through it can a rebuild swap in a newer state, which the
+        # first one must never replace, and save the parse cache while this thread does.
+        self.state = state
+        self.reloader = reloader
 
     def _load_until_done(self, watch: bool) -> None:
         while True:

@@ -37,7 +37,12 @@ class Rebuilder:
         # Watching starts before the first build reads the files: no change goes unseen.
         self.watcher = _watcher(config.articles_folder) if watch else None
         self._inputs = None if self.watcher else publisher.inputs()
-        self.first = publisher.build(config, track)
+        try:
+            self.first = publisher.build(config, track)
+        except BaseException:  # a server tries again with a new Rebuilder: close this watch
+            if self.watcher:
+                self.watcher.close()
+            raise
         self._rescan = False  # whether the next build looks at every file
         self._lost = False  # whether the folder watched went (or could not be watched): retried
         self._check_watcher()
@@ -157,9 +162,13 @@ class Reloader:
         so the files are scanned only while requests come."""
         self._in_background = True
         if self.rebuilder.watcher:
-            if self._follower != os.getpid():
-                with self._lock:
+            # Not waiting for the lock: a rebuild holds it, and a request never waits for one
+            # (the next request starts the thread then).
+            if self._follower != os.getpid() and self._lock.acquire(blocking=False):
+                try:
                     self._start_following()
+                finally:
+                    self._lock.release()
             return
         interval = self.config.serve.reload_interval
         if time.monotonic() - self._checked >= interval and self._lock.acquire(blocking=False):

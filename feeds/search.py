@@ -16,15 +16,10 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from heapq import merge
 
-from feeds.filters import ItemFilter
+from feeds.filters import ItemFilter, searchable
 from feeds.model import Article, Feed
 
 SEPARATOR = "\n"  # between tokens in the text searched: whitespace, so never in a word
-
-
-def searchable(article: Article) -> str:
-    """The text ``q`` words are looked for in."""
-    return f"{article.title} {article.excerpt}".casefold()
 
 
 def _newest_first(article: Article) -> tuple:
