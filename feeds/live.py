@@ -40,6 +40,9 @@ class State:
     """One snapshot with what the server derives from it; replaced whole on reload."""
 
     snapshot: Snapshot
+    # Filtered feeds being rendered: at most serve.filtered_renders at once, counted across
+    # reloads (renders still running on the state before count too: see LiveFeeds._state).
+    renders: threading.BoundedSemaphore
     loaded: datetime = field(default_factory=lambda: _now())  # when it began to be served
     dates: dict[str, datetime] = field(init=False)  # each file's Last-Modified (see modified)
     feeds: dict[str, tuple[Feed, Format]] = field(init=False)  # feed URL path → its feed
@@ -50,8 +53,6 @@ class State:
     # Request threads share the caches: unguarded, two threads evicting the same oldest
     # entry made the second one's ``del`` a KeyError, a 500.
     lock: threading.Lock = field(default_factory=threading.Lock)
-    # Filtered feeds being rendered: at most serve.filtered_renders at once.
-    renders: threading.BoundedSemaphore = field(init=False)
     _words: WordIndex | None = field(default=None, init=False)
     _words_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -62,7 +63,6 @@ class State:
             for feed in self.snapshot.feeds
             for name in self.snapshot.config.feeds.formats
         }
-        self.renders = threading.BoundedSemaphore(self.snapshot.config.serve.filtered_renders)
 
     def words(self) -> WordIndex:
         """The word index of the snapshot's feeds, built by the first request that needs it:
@@ -140,7 +140,7 @@ class LiveFeeds:
         self.publisher.cache.restore(self.publisher.load_config().output_folder)
         reloader = Reloader(self.publisher, self._swap, watch)
         self.metrics.built(reloader.first, reloader.seconds)
-        state = State(reloader.first)
+        state = self._state(reloader.first)
         self._keep_parsed(reloader.first)
         # The reloader last: only through it can a rebuild swap in a newer state, which the
         # first one must never replace, and save the parse cache while this thread does.
@@ -159,12 +159,21 @@ class LiveFeeds:
     def _swap(self, snapshot: Snapshot) -> list[str]:
         """Serve ``snapshot`` from now on; the paths of the files whose bytes changed."""
         old = self.state.snapshot.files if self.state else {}
-        self.state = State(snapshot)
+        self.state = self._state(snapshot)
         if self.reloader:
             self.metrics.built(snapshot, self.reloader.seconds)
         log.info("reloaded: %d articles, %d files", snapshot.articles, len(snapshot.files))
         self._keep_parsed(snapshot)
         return [p for p, r in snapshot.files.items() if p not in old or old[p].etag != r.etag]
+
+    def _state(self, snapshot: Snapshot) -> State:
+        """The state that serves ``snapshot``; it shares the bound on filtered renders with
+        the state before while the setting stays the same."""
+        bound = snapshot.config.serve.filtered_renders
+        old = self.state
+        if old and old.snapshot.config.serve.filtered_renders == bound:
+            return State(snapshot, old.renders)
+        return State(snapshot, threading.BoundedSemaphore(bound))
 
     def _keep_parsed(self, snapshot: Snapshot) -> None:
         """Save the parse cache into the output folder (written only when it changed)."""

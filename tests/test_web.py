@@ -247,6 +247,21 @@ def test_past_the_filtered_renders_a_new_query_gets_503_and_the_others_are_answe
     assert titles(client.get("/all.atom?q=chatbot").data) == [SECOND]
 
 
+def test_the_bound_on_filtered_renders_holds_across_a_reload(site, app, client):
+    """A render still running on the feeds before a reload counts against the bound of the
+    feeds after it: a reload never lets twice the bound run at once."""
+    live = app.extensions["feeds"]
+    before = live.current().renders
+    assert before.acquire(blocking=False)  # as a slow filtered render would, then a reload
+    try:
+        site.write("third.md", article(n=3, title="Chips get smaller again"))
+        assert live.refresh() is True
+        assert client.get("/all.atom?q=chips").status_code == 503
+    finally:
+        before.release()
+    assert titles(client.get("/all.atom?q=chips").data) == ["Chips get smaller again"]
+
+
 @pytest.mark.parametrize(
     ("query", "reason"),
     [
