@@ -179,7 +179,8 @@ class LiveFeeds:
         """Save the parse cache into the output folder (written only when it changed)."""
         folder = snapshot.config.output_folder
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            # Not its parents: a site folder that went away is not made again for the cache.
+            folder.mkdir(exist_ok=True)
         except OSError as e:
             log.warning("%s: the parse cache is not kept (%s)", folder, e.strerror)
             return
