@@ -12,6 +12,8 @@ import logging
 import threading
 import urllib.request
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from enum import Enum
 from time import sleep
 from urllib.parse import urlencode, urlsplit
@@ -140,8 +142,8 @@ class Notifier:
 
 class _Retry(Retry):
     """urllib3's retries, waiting as :func:`publish` says: ``backoff`` before the first
-    retry too (urllib3 waits none), and a numeric Retry-After capped at MAX_RETRY_AFTER
-    (urllib3 waits as long as any hub asks, and fails on one that is not a number)."""
+    retry too (urllib3 waits none), and a Retry-After capped at MAX_RETRY_AFTER (urllib3
+    waits as long as any hub asks) with the backoff for one it cannot read."""
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         last = self.history[-1]
@@ -230,11 +232,18 @@ def _send(
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Seconds from a numeric Retry-After; None for none or an HTTP date (backoff applies)."""
+    """Seconds a Retry-After asks for, as a number or an HTTP date (RFC 9110 10.2.3), at
+    most MAX_RETRY_AFTER; None for none or one that is neither (the backoff applies)."""
     try:
         seconds = float(value or "")
     except ValueError:
-        return None
+        try:
+            when = parsedate_to_datetime(value or "")
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC, as HTTP dates are
+            when = when.replace(tzinfo=UTC)
+        seconds = max((when - datetime.now(UTC)).total_seconds(), 0.0)
     if not 0 <= seconds < float("inf"):  # also refuses NaN
         return None
     return min(seconds, MAX_RETRY_AFTER)

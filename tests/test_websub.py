@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import email.utils
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -161,6 +163,20 @@ def test_publish_retries_429_after_the_hubs_retry_after(
 
     assert len(hub.posts) == 2
     assert sleeps == [waited]  # capped at a minute; not a number: the backoff
+
+
+def test_publish_waits_until_a_retry_after_date(hub: Hub, sleeps: list[float]) -> None:
+    """Retry-After may be an HTTP date: waited for until then, capped like a number."""
+    soon = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    hub.answer(
+        (503, {"Retry-After": soon}), (503, {"Retry-After": "Sun, 06 Nov 1994 08:49:37 GMT"}), 204
+    )
+
+    assert publish(hub.url, feed_urls(1), backoff=0.5) is True
+
+    assert len(hub.posts) == 3
+    assert 27 <= sleeps[0] <= 30  # the seconds left until the date
+    assert sleeps[1] == 0  # a date past: at once
 
 
 def test_publish_gives_up_after_its_attempts(hub: Hub) -> None:
