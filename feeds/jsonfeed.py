@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterable
 
 from feeds.config import Config
 from feeds.model import Article, Document
-from feeds.text import content_html, rfc3339
+from feeds.text import rfc3339
 
 
 def json_feed(
@@ -49,3 +50,17 @@ def _item(article: Article) -> dict:
     if article.topics:
         item["tags"] = list(article.topics)
     return item
+
+
+def content_html(article: Article) -> str:
+    """The excerpt and the related articles as a list of links, escaped: the content of
+    an item with related articles in every format (RSS and Atom use it too)."""
+    esc = html.escape
+    items = "".join(
+        f'<li><a href="{esc(r.url)}">{esc(r.title)}</a>'
+        + (f" ({esc(r.provider)})" if r.provider else "")
+        + "</li>"
+        for r in article.related
+    )
+    summary = f"<p>{esc(article.excerpt)}</p>" if article.excerpt else ""
+    return f"{summary}<p>Related:</p><ul>{items}</ul>"

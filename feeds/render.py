@@ -20,9 +20,8 @@ from lxml import etree
 
 from feeds import __version__
 from feeds.config import Config
-from feeds.jsonfeed import json_feed
+from feeds.jsonfeed import content_html, json_feed
 from feeds.model import MEDIA_TYPES, Article, Document, Feed, Rendered
-from feeds.text import content_html
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"

@@ -1,6 +1,5 @@
 """Cleaning of untrusted strings (XML-safe text, slugs, provider domains, canonical URLs,
-bounded reprs for messages), and the strings that feeds and pages make of them alike (RFC
-3339 dates, content HTML)."""
+bounded reprs for messages), and RFC 3339 dates as feeds and pages write them."""
 
 from __future__ import annotations
 
@@ -13,8 +12,6 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
-
-from feeds.model import Article
 
 # Characters XML 1.0 forbids (C0 controls but tab/newline/CR, lone surrogates, U+FFFE/F).
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -112,19 +109,6 @@ def canonical_url(url: str) -> str | None:
 def rfc3339(when: datetime) -> str:
     """An aware date as RFC 3339 in UTC, with ``Z``: ``2023-06-01T10:00:00Z``."""
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def content_html(article: Article) -> str:
-    """The excerpt and the related articles as a list of links, escaped."""
-    esc = html.escape
-    items = "".join(
-        f'<li><a href="{esc(r.url)}">{esc(r.title)}</a>'
-        + (f" ({esc(r.provider)})" if r.provider else "")
-        + "</li>"
-        for r in article.related
-    )
-    summary = f"<p>{esc(article.excerpt)}</p>" if article.excerpt else ""
-    return f"{summary}<p>Related:</p><ul>{items}</ul>"
 
 
 # A bounded repr: YAML aliases share nodes, so a short file can hold a list of 9**9
