@@ -141,7 +141,7 @@ class LiveFeeds:
         reloader = Reloader(self.publisher, self._swap, watch)
         self.metrics.built(reloader.first, reloader.seconds)
         state = self._state(reloader.first)
-        self._keep_parsed(reloader.first)
+        self._save_parse_cache(reloader.first)
         # The reloader last: only through it can a rebuild swap in a newer state, which the
         # first one must never replace, and save the parse cache while this thread does.
         self.state = state
@@ -163,7 +163,7 @@ class LiveFeeds:
         if self.reloader:
             self.metrics.built(snapshot, self.reloader.seconds)
         log.info("reloaded: %d articles, %d files", snapshot.articles, len(snapshot.files))
-        self._keep_parsed(snapshot)
+        self._save_parse_cache(snapshot)
         return [p for p, r in snapshot.files.items() if p not in old or old[p].etag != r.etag]
 
     def _state(self, snapshot: Snapshot) -> State:
@@ -175,7 +175,7 @@ class LiveFeeds:
             return State(snapshot, old.renders)
         return State(snapshot, threading.BoundedSemaphore(bound))
 
-    def _keep_parsed(self, snapshot: Snapshot) -> None:
+    def _save_parse_cache(self, snapshot: Snapshot) -> None:
         """Save the parse cache into the output folder (written only when it changed)."""
         folder = snapshot.config.output_folder
         try:
