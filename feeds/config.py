@@ -85,6 +85,7 @@ class WebSubSettings:
 class ServeSettings:
     reload_interval: float
     filtered_renders: int
+    memory: int  # MiB
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feeds.errors import OutputError
-from feeds.model import Rendered
+from feeds.model import File
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,11 @@ def inside(root: Path, path: str) -> Path:
 
 
 def export(
-    files: Mapping[str, Rendered],
+    files: Mapping[str, File],
     folder: Path,
     *,
     gzip: bool = False,
-    since: Mapping[str, Rendered] | None = None,
+    since: Mapping[str, File] | None = None,
 ) -> Report:
     """Write ``files`` under ``folder``; remove files an earlier export wrote that are gone.
 

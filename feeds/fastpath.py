@@ -92,7 +92,7 @@ class FastPath:
             replies = self._record(environ, state, key[1])
             if replies is None:
                 return None
-            state.replies[key] = replies
+            state.replies.put(key, replies)
         match = environ.get("HTTP_IF_NONE_MATCH")
         if match is not None:
             # The app settles lists, weak and unquoted tags; one other strong tag is a miss.

@@ -24,6 +24,11 @@ class InvalidFilter(FeedsError):
     """A filter parameter has a value that cannot be used; the message is one line."""
 
 
+def asks_filter(args: Mapping[str, str]) -> bool:
+    """Whether the query parameters ``args`` ask for one (see :meth:`ItemFilter.from_args`)."""
+    return any(name in args for name in NAMES)
+
+
 @dataclass(frozen=True)
 class ItemFilter:
     limit: int | None = None

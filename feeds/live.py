@@ -7,18 +7,21 @@ import gzip
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
+from feeds.config import Config
 from feeds.errors import FeedsError
+from feeds.lru import Lru
 from feeds.metrics import Metrics
-from feeds.model import Feed, Rendered
+from feeds.model import Feed, File, Rendered
 from feeds.publisher import Publisher, Snapshot
 from feeds.rebuild import Reloader
 from feeds.render import FORMATS, Format, paginate
 from feeds.search import WordIndex
+from feeds.store import STORE, Store
 
 if TYPE_CHECKING:
     from feeds.fastpath import Replies
@@ -27,8 +30,8 @@ log = logging.getLogger(__name__)
 
 FILTER_CACHE = 256  # filtered feeds kept rendered
 RETRY = 5.0  # seconds between tries of a first load that failed
-
-T = TypeVar("T")
+MIB = 1024 * 1024
+REPLY_OVERHEAD = 2048  # bytes of a recorded answer besides its bodies: headers, objects
 
 
 def _now() -> datetime:
@@ -43,26 +46,29 @@ class State:
     # Filtered feeds being rendered: at most serve.filtered_renders at once, counted across
     # reloads (renders still running on the state before count too: see LiveFeeds._state).
     renders: threading.BoundedSemaphore
+    gzipped: Lru[bytes]  # compressed bodies by ETag, shared by the states that follow
+    # Served from the index a previous run left (see feeds.store) while the feeds load:
+    # every file is there, but no articles to filter.
+    restored: bool = False
+    dates: dict[str, datetime] = field(default_factory=dict)  # each file's Last-Modified
     loaded: datetime = field(default_factory=lambda: _now())  # when it began to be served
-    dates: dict[str, datetime] = field(init=False)  # each file's Last-Modified (see modified)
     feeds: dict[str, tuple[Feed, Format]] = field(init=False)  # feed URL path → its feed
-    filtered: dict[tuple, Rendered] = field(default_factory=dict)
-    gzipped: dict[str, bytes] = field(default_factory=dict)  # etag → compressed body
+    filtered: Lru[Rendered] = field(default_factory=lambda: Lru(FILTER_CACHE))
     # (URL path, gzip?) → the app's answers, replayed by FastPath; at most 2 per URL.
-    replies: dict[tuple[str, bool], Replies] = field(default_factory=dict)
-    # Request threads share the caches: unguarded, two threads evicting the same oldest
-    # entry made the second one's ``del`` a KeyError, a 500.
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    replies: Lru[Replies] = field(init=False)
     _words: WordIndex | None = field(default=None, init=False)
     _words_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.dates = modified(self.snapshot, self.loaded)
+        config = self.snapshot.config
+        if not self.restored:
+            self.dates = modified(self.snapshot, self.loaded)
         self.feeds = {
             f"{feed.spec.path}.{name}": (feed, FORMATS[name])
             for feed in self.snapshot.feeds
-            for name in self.snapshot.config.feeds.formats
+            for name in config.feeds.formats
         }
+        self.replies = Lru(config.serve.memory * MIB // 2, _reply_size)
 
     def words(self) -> WordIndex:
         """The word index of the snapshot's feeds, built by the first request that needs it:
@@ -71,6 +77,12 @@ class State:
             if self._words is None:
                 self._words = WordIndex(self.snapshot.feeds)
             return self._words
+
+
+def _reply_size(replies: Replies) -> int:
+    return REPLY_OVERHEAD + sum(
+        len(r.body) for r in (replies.get, replies.head, replies.not_modified)
+    )
 
 
 def modified(snapshot: Snapshot, now: datetime) -> dict[str, datetime]:
@@ -133,19 +145,40 @@ class LiveFeeds:
         rebuilt meanwhile (by this call or by the watching thread)."""
         return self.reloader.refresh() if self.reloader else False
 
+    def lost(self) -> None:
+        """The stored files were found gone: render them again, soon."""
+        if self.reloader:
+            self.reloader.rebuild_soon()
+
     def _load(self, watch: bool) -> None:
         """The first build; raises FeedsError if the config or the articles folder is bad.
-        It starts from the parse cache a previous server or `feeds build` left in the output
-        folder, so a restart reads only the article files that changed meanwhile."""
-        self.publisher.cache.restore(self.publisher.load_config().output_folder)
+
+        Until it is done, the files a previous server left (see :mod:`feeds.store`) are
+        served, if they were made with the same config and code. It starts from the parse
+        cache a previous server or `feeds build` left in the output folder, so a restart
+        reads only the article files that changed meanwhile."""
+        config = self.publisher.load_config()
+        if self.state is None and self.publisher.stored:
+            self._restore(config)
+        self.publisher.cache.restore(config.output_folder)
         reloader = Reloader(self.publisher, self._swap, watch)
         self.metrics.built(reloader.first, reloader.seconds)
         state = self._state(reloader.first)
-        self._save_parse_cache(reloader.first)
+        self._keep(state, self.state)
         # The reloader last: only through it can a rebuild swap in a newer state, which the
         # first one must never replace, and save the parse cache while this thread does.
         self.state = state
         self.reloader = reloader
+
+    def _restore(self, config: Config) -> None:
+        """Serve the files the last run kept for ``config``, if there are any."""
+        kept = Store(config.output_folder / STORE).load(config)
+        if kept is None:
+            return
+        files, dates = kept
+        snapshot = Snapshot(config, (), MappingProxyType(files), 0, ())
+        self.state = State(snapshot, self._renders(config), self._gzipped(config), True, dates)
+        log.info("serving the %d files of the last run while the feeds load", len(files))
 
     def _load_until_done(self, watch: bool) -> None:
         while True:
@@ -158,25 +191,39 @@ class LiveFeeds:
 
     def _swap(self, snapshot: Snapshot) -> list[str]:
         """Serve ``snapshot`` from now on; the paths of the files whose bytes changed."""
-        old = self.state.snapshot.files if self.state else {}
+        old = self.state
         self.state = self._state(snapshot)
         if self.reloader:
             self.metrics.built(snapshot, self.reloader.seconds)
         log.info("reloaded: %d articles, %d files", snapshot.articles, len(snapshot.files))
-        self._save_parse_cache(snapshot)
-        return [p for p, r in snapshot.files.items() if p not in old or old[p].etag != r.etag]
+        self._keep(self.state, old)
+        before = old.snapshot.files if old else {}
+        return [p for p, r in snapshot.files.items() if p not in before or before[p].etag != r.etag]
 
     def _state(self, snapshot: Snapshot) -> State:
         """The state that serves ``snapshot``; it shares the bound on filtered renders with
         the state before while the setting stays the same."""
-        bound = snapshot.config.serve.filtered_renders
-        old = self.state
-        if old and old.snapshot.config.serve.filtered_renders == bound:
-            return State(snapshot, old.renders)
-        return State(snapshot, threading.BoundedSemaphore(bound))
+        config = snapshot.config
+        return State(snapshot, self._renders(config), self._gzipped(config))
 
-    def _save_parse_cache(self, snapshot: Snapshot) -> None:
-        """Save the parse cache into the output folder (written only when it changed)."""
+    def _renders(self, config: Config) -> threading.BoundedSemaphore:
+        old = self.state
+        bound = config.serve.filtered_renders
+        if old and old.snapshot.config.serve.filtered_renders == bound:
+            return old.renders
+        return threading.BoundedSemaphore(bound)
+
+    def _gzipped(self, config: Config) -> Lru[bytes]:
+        old = self.state
+        if old and old.snapshot.config.serve.memory == config.serve.memory:
+            return old.gzipped
+        return Lru(config.serve.memory * MIB // 2, len)
+
+    def _keep(self, state: State, old: State | None) -> None:
+        """Keep in the output folder what the next start needs: the parse cache, and the
+        index of the files stored (those only ``old`` used are let go). Each is written
+        only when it changed."""
+        snapshot = state.snapshot
         folder = snapshot.config.output_folder
         try:
             # Not its parents: a site folder that went away is not made again for the cache.
@@ -185,28 +232,12 @@ class LiveFeeds:
             log.warning("%s: the parse cache is not kept (%s)", folder, e.strerror)
             return
         self.publisher.cache.save(folder)
+        if self.publisher.stored:
+            store = Store(folder / STORE)
+            store.save(snapshot.config, snapshot.files, state.dates)
+            store.collect(snapshot.files, old.snapshot.files if old else {})
 
 
-def gzipped(state: State, rendered: Rendered) -> bytes:
+def gzipped(state: State, file: File) -> bytes:
     """The body compressed once per version (mtime 0: the same bytes every time)."""
-    # Bounded like the filtered feeds: each filtered URL has its own bytes and ETag, and
-    # an unbounded cache grew by one body per distinct query string until the next reload.
-    limit = len(state.snapshot.files) + FILTER_CACHE
-    return cached(
-        state, state.gzipped, rendered.etag, lambda: gzip.compress(rendered.body, 6, mtime=0), limit
-    )
-
-
-def cached(state: State, cache: dict, key: Any, make: Callable[[], T], limit: int) -> T:
-    """``cache[key]``, made by ``make`` if missing; the oldest entries go past ``limit``.
-
-    ``make`` runs outside the lock, so a slow render never holds up other requests (two
-    threads may both make the same value; either result is the same)."""
-    value = cache.get(key)
-    if value is None:
-        value = make()
-        with state.lock:
-            cache[key] = value
-            while len(cache) > limit:
-                del cache[next(iter(cache))]
-    return value
+    return state.gzipped.get_or_make(file.etag, lambda: gzip.compress(file.body, 6, mtime=0))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -116,3 +116,17 @@ class Rendered:
     media_type: str
     body: bytes
     etag: str
+
+
+class File(Protocol):
+    """A file to serve or export: a :class:`Rendered` in memory, or one whose body is read
+    from disk when it is asked for (:class:`feeds.store.Stored`)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def media_type(self) -> str: ...
+    @property
+    def etag(self) -> str: ...
+    @property
+    def body(self) -> bytes: ...

@@ -16,7 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from feeds.model import Article, Feed, Rendered
+from feeds.model import Article, Feed, File, Rendered
 from feeds.render import Renderer, etag
 from feeds.reuse import PreviousBuild
 from feeds.text import rfc3339
@@ -79,7 +79,7 @@ def _feed_page(view: View, common: dict) -> list[Rendered]:
 
 def render_pages(
     feeds: Iterable[Feed], renderer: Renderer, previous: PreviousBuild | None = None
-) -> Iterator[Rendered]:
+) -> Iterator[File]:
     """``index.html``, ``<feed path>.html`` for every feed, and ``feeds.opml`` (if any feed);
     a feed's page that ``previous`` holds is reused."""
     previous = previous or PreviousBuild()

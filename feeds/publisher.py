@@ -18,12 +18,13 @@ from feeds import config as config_module
 from feeds.config import Config
 from feeds.errors import FeedsError, Problem
 from feeds.files import Finder, find, path_order
-from feeds.model import FORMAT_NAMES, Article, Feed, Rendered
+from feeds.model import FORMAT_NAMES, Article, Feed, File
 from feeds.pages import render_pages
 from feeds.parsecache import ArticleCache, Stamp, Track
 from feeds.render import Renderer
 from feeds.reuse import LazyFiles, PreviousBuild
 from feeds.select import Selection
+from feeds.store import STORE, Store
 from feeds.watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class Snapshot:
 
     config: Config
     feeds: tuple[Feed, ...]
-    files: Mapping[str, Rendered]
+    files: Mapping[str, File]
     articles: int  # files read that became articles
     problems: tuple[Problem, ...]
 
@@ -43,8 +44,10 @@ class Snapshot:
 class Publisher:
     """Builds snapshots for one config file, re-reading only changed article files."""
 
-    def __init__(self, config_path: Path | str):
+    def __init__(self, config_path: Path | str, stored: bool = False):
         self.config_path = Path(config_path)
+        # Whether the rendered files are kept on disk (in output.folder) instead of memory.
+        self.stored = stored
         self.cache = ArticleCache()  # parsed files; saved between processes by `feeds build`
         self._previous = PreviousBuild()  # what the last build rendered, for the next
         self._last: _Sources | None = None
@@ -77,7 +80,7 @@ class Publisher:
         changed since the last build: no other file is looked at. It is not used after a
         change of config. Without ``keep``, the files are rendered as they are read from
         the snapshot and not kept (:class:`feeds.reuse.LazyFiles`): for one export, by a
-        publisher that builds no more."""
+        publisher that builds no more. A ``stored`` publisher keeps them on disk."""
         config = config or self.load_config()
         sources = self._last if self._last and self._last.config == config else None
         self._last = None  # until this build is done: a failed one leaves its sources half-changed
@@ -89,12 +92,15 @@ class Publisher:
         self._last = sources
         feeds = tuple(sources.selection.feeds())
         renderer = Renderer(config)
-        files: Mapping[str, Rendered]
+        files: Mapping[str, File]
         if keep:
-            self._previous.start(config)
-            rendered = [*self._previous.render_feeds(renderer, feeds)]
-            rendered += render_pages(feeds, renderer, self._previous)
-            files = MappingProxyType({r.path: r for r in sorted(rendered, key=_path)})
+            previous = self._previous
+            previous.start(config, Store(config.output_folder / STORE) if self.stored else None)
+            rendered = [*previous.render_feeds(renderer, feeds)]
+            rendered += render_pages(feeds, renderer, previous)
+            files = MappingProxyType(
+                {r.path: previous.keep(r) for r in sorted(rendered, key=_path)}
+            )
         else:
             files = LazyFiles(renderer, feeds, {r.path: r for r in render_pages(feeds, renderer)})
         problems = sources.problems()
@@ -212,5 +218,5 @@ def feed_urls(snapshot: Snapshot, paths: Iterable[str]) -> list[str]:
     return [base + p for p in paths if p.rpartition(".")[2] in FORMAT_NAMES]
 
 
-def _path(rendered: Rendered) -> str:
+def _path(rendered: File) -> str:
     return rendered.path

@@ -45,6 +45,7 @@ class Rebuilder:
             raise
         self._rescan = False  # whether the next build looks at every file
         self._lost = False  # whether the folder watched went (or could not be watched): retried
+        self._forced = False  # whether the next rebuild happens even if nothing changed
         self._check_watcher()
 
     def wait(self, timeout: float) -> None:
@@ -55,9 +56,14 @@ class Rebuilder:
         else:
             time.sleep(timeout)
 
+    def force(self) -> None:
+        """Make the next :meth:`rebuild` look at every file and build, changed or not."""
+        self._forced = True
+
     def rebuild(self) -> Snapshot | None:
-        """A new snapshot if the inputs changed since the last one, else None. Not to be
-        called by two threads at once."""
+        """A new snapshot if the inputs changed since the last one (or :meth:`force` was
+        called), else None. Not to be called by two threads at once."""
+        forced, self._forced = self._forced, False
         changed: set[str] | None = None
         if self.watcher:
             try:
@@ -66,15 +72,15 @@ class Rebuilder:
                 self._stop_watching(f"cannot watch the articles any more ({e})")
                 self._lost = True
             stamp = file_stamp(self.publisher.config_path)
-            if changed == set() and stamp == self._config_stamp:
+            if changed == set() and stamp == self._config_stamp and not forced:
                 return None
             self._config_stamp = stamp
         else:
             inputs = self.publisher.inputs()
-            if inputs == self._inputs:
+            if inputs == self._inputs and not forced:
                 return None
             self._inputs = inputs  # a failure is retried when the files change again
-        rescan = self._rescan or changed is None
+        rescan = self._rescan or changed is None or forced
         self._rescan = True  # until a build succeeds: what changed meanwhile is unknown
         try:
             config = self.publisher.load_config()
@@ -182,6 +188,13 @@ class Reloader:
         with self._lock:
             self._refresh()
         return self.rebuilds != seen
+
+    def rebuild_soon(self) -> None:
+        """Rebuild in the background even if no input changed (e.g. stored files were
+        removed); after the rebuild running now, if there is one."""
+        self.rebuilder.force()
+        if self._lock.acquire(blocking=False):
+            threading.Thread(target=self._refresh_locked, daemon=True).start()
 
     def tell_hub(self, snapshot: Snapshot, changed: Iterable[str]) -> None:
         """Queue the changed feeds for the configured WebSub hub, if any (never waits)."""

@@ -10,29 +10,40 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from feeds.config import Config
-from feeds.model import Article, Document, Feed, Rendered
+from feeds.model import Article, Document, Feed, File, Rendered
 from feeds.render import Renderer
+from feeds.store import Store
 
 
 class PreviousBuild:
     """What the previous build rendered, by path. A rebuild reuses the files of a document
     whose key and items are equal to last time's, as its bytes would be. Start each build
-    with :meth:`start`, which forgets everything when the config changed."""
+    with :meth:`start`, which forgets everything when the config or the store changed.
+
+    With a :class:`feeds.store.Store`, each file is kept there as soon as it is rendered,
+    and only its name and ETag stay in memory."""
 
     def __init__(self) -> None:
         self._config: Config | None = None
-        self._old: dict[str, tuple[object, tuple[Article, ...], list[Rendered]]] = {}
-        self._new: dict[str, tuple[object, tuple[Article, ...], list[Rendered]]] = {}
+        self._store: Store | None = None
+        self._old: dict[str, tuple[object, tuple[Article, ...], list[File]]] = {}
+        self._new: dict[str, tuple[object, tuple[Article, ...], list[File]]] = {}
 
-    def start(self, config: Config) -> None:
-        same = self._config is not None and self._config == config
+    def start(self, config: Config, store: Store | None = None) -> None:
+        same = self._config is not None and self._config == config and self._store == store
         self._old = (self._new or self._old) if same else {}
         self._new = {}
         self._config = config
+        self._store = store
 
-    def render_feeds(self, renderer: Renderer, feeds: Iterable[Feed]) -> Iterator[Rendered]:
-        """Every document of ``feeds`` in every format, the unchanged ones' files reused."""
-        docs = renderer.documents(feeds)
+    def keep(self, file: File) -> File:
+        """``file``, kept in the store if there is one."""
+        return self._store.put(file) if self._store else file
+
+    def render_feeds(self, renderer: Renderer, feeds: Iterable[Feed]) -> Iterator[File]:
+        """Every document of ``feeds`` in every format, the unchanged ones' files reused.
+        Oldest first, like :class:`LazyFiles` and for the same reason."""
+        docs = sorted(renderer.documents(feeds), key=_oldest)
         renderer.plan(doc for doc in docs if not self.has(doc.path, _doc_key(doc), doc.items))
         for doc in docs:
             yield from self.get(doc.path, _doc_key(doc), doc.items, renderer.render_list, doc)
@@ -41,7 +52,12 @@ class PreviousBuild:
         old = self._old.get(path)
         # Cheap in the usual case: tuples compare the same object without calling __eq__,
         # and the parse cache keeps an unchanged file's article object.
-        return old is not None and old[0] == key and old[1] == items
+        return (
+            old is not None
+            and old[0] == key
+            and old[1] == items
+            and (self._store is None or self._store.holds(old[2]))
+        )
 
     def get(
         self,
@@ -50,10 +66,13 @@ class PreviousBuild:
         items: tuple[Article, ...],
         render: Callable[..., list[Rendered]],
         *args: object,
-    ) -> list[Rendered]:
+    ) -> list[File]:
         """The files of ``path`` from the previous build if it had the same key and items,
         else ``render(*args)``."""
-        files = self._old[path][2] if self.has(path, key, items) else render(*args)
+        if self.has(path, key, items):
+            files = self._old[path][2]
+        else:
+            files = [self.keep(r) for r in render(*args)]
         self._new[path] = (key, items, files)
         return files
 
@@ -63,7 +82,7 @@ def _doc_key(doc: Document) -> tuple:
     return (doc.feed.spec, doc.links, doc.archive)
 
 
-class LazyFiles(Mapping[str, Rendered]):
+class LazyFiles(Mapping[str, File]):
     """The files of ``feeds`` (and ``extra`` ones), each document rendered when one of its
     files is asked for and kept only until another is: what a one-off export needs, in a
     fraction of the memory of all files at once.
@@ -73,7 +92,7 @@ class LazyFiles(Mapping[str, Rendered]):
     and its entry is let go soon after it is made: in feed order, the all-articles feed's
     archive pages held every entry until the last provider feed."""
 
-    def __init__(self, renderer: Renderer, feeds: Iterable[Feed], extra: Mapping[str, Rendered]):
+    def __init__(self, renderer: Renderer, feeds: Iterable[Feed], extra: Mapping[str, File]):
         self._renderer = renderer
         docs = sorted(renderer.documents(feeds), key=_oldest)
         renderer.plan(docs)
@@ -82,7 +101,7 @@ class LazyFiles(Mapping[str, Rendered]):
         self._extra = extra
         self._current: tuple[Document | None, dict[str, Rendered]] = (None, {})
 
-    def __getitem__(self, path: str) -> Rendered:
+    def __getitem__(self, path: str) -> File:
         if path in self._extra:
             return self._extra[path]
         doc = self._docs[path]

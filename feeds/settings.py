@@ -275,6 +275,12 @@ SETTINGS: tuple[Setting, ...] = (
         1,
         "Filtered feeds `feeds serve` renders at once; past it, 503 with Retry-After.",
     ),
+    Setting(
+        "serve.memory",
+        positive,
+        256,
+        "MiB `feeds serve` keeps the most asked-for answers in; the rest are read from disk.",
+    ),
 )
 
 BY_KEY = {s.key: s for s in SETTINGS}

@@ -3,6 +3,7 @@ the replay fast path (:mod:`feeds.fastpath`)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from flask import Flask, Response, request
@@ -17,12 +18,15 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from feeds.errors import FeedsError
 from feeds.fastpath import STATE_KEY, FastPath, wants_gzip
-from feeds.filters import ItemFilter
-from feeds.live import FILTER_CACHE, LiveFeeds, State, cached, gzipped
+from feeds.filters import ItemFilter, asks_filter
+from feeds.live import LiveFeeds, State, gzipped
 from feeds.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
-from feeds.model import Document, Rendered
+from feeds.model import FORMAT_NAMES, Document, Rendered
 from feeds.publisher import Publisher
 from feeds.render import Renderer
+from feeds.store import Missing
+
+log = logging.getLogger(__name__)
 
 MAX_QUERY = 1000  # bytes of query string
 MAX_BODY = 1024  # bytes of request body (readers send none)
@@ -32,6 +36,8 @@ BUSY_RETRY_AFTER = 1  # seconds a client refused a filtered feed is asked to wai
 
 def _filtered(state: State, path: str) -> Rendered | None:
     """The feed at ``path`` narrowed by the request's filter parameters, if it has any."""
+    if state.restored and path.rpartition(".")[2] in FORMAT_NAMES and asks_filter(request.args):
+        raise ServiceUnavailable("the feeds are loading", retry_after=RETRY_AFTER)
     if path not in state.feeds:
         return None
     feed, fmt = state.feeds[path]
@@ -59,7 +65,7 @@ def _filtered(state: State, path: str) -> Rendered | None:
 
     # The body's self link is the whole query, so that is the key, not the filter alone:
     # else ``?limit=5`` got the bytes first rendered for ``?limit=5&_=1``.
-    return cached(state, state.filtered, (path, query), render, FILTER_CACHE)
+    return state.filtered.get_or_make((path, query), render)
 
 
 def create_app(config_path: str | Path = "config.yaml", background: bool = False) -> Flask:
@@ -68,7 +74,7 @@ def create_app(config_path: str | Path = "config.yaml", background: bool = False
     With ``background`` it returns at once and builds the feeds in a thread, answering 503
     meanwhile (a config or folder found bad is then logged and tried again)."""
     app = Flask(__name__)
-    live = LiveFeeds(Publisher(config_path), background=background)
+    live = LiveFeeds(Publisher(config_path, stored=True), background=background)
     app.extensions["feeds"] = live
     app.wsgi_app = FastPath(app.wsgi_app, live)  # type: ignore[method-assign]  # Flask's way
 
@@ -111,7 +117,12 @@ def create_app(config_path: str | Path = "config.yaml", background: bool = False
         if rendered is None:
             raise NotFound()
         compress = wants_gzip(request.headers.get("Accept-Encoding", ""))
-        body = gzipped(state, rendered) if compress else rendered.body
+        try:
+            body = gzipped(state, rendered) if compress else rendered.body
+        except Missing as e:  # the stored files were removed under the server
+            log.error("%s; rendering the feeds again", e)
+            live.lost()
+            raise ServiceUnavailable(retry_after=RETRY_AFTER) from None
         response = Response(body, content_type=f"{rendered.media_type}; charset=utf-8")
         # A different representation needs a different strong validator.
         response.set_etag(rendered.etag.strip('"') + ("-gzip" if compress else ""))

@@ -1,0 +1,182 @@
+"""Rendered files kept on disk by their content, and an index of the files served: what
+lets ``feeds serve`` hold its files' names and validators in memory instead of their bytes,
+and start again from its last run's files in seconds.
+
+A body is written once, under a name made from its ETag, and never changed: a reader finds
+the bytes it was promised or none (see :class:`Missing`). Several servers may share one
+store; each removes only what neither its current files nor its previous ones use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+
+import feeds
+from feeds.config import Config
+from feeds.errors import OutputError
+from feeds.model import File
+
+log = logging.getLogger(__name__)
+
+STORE = ".feeds-store"  # in output.folder, beside the parse cache
+INDEX = "index.json"
+_TEMP_PREFIX = ".tmp-"
+# The libraries whose output is in the bodies: another version may render other bytes.
+_RENDERING = ("feedgen", "lxml", "jinja2")
+
+
+class Missing(OSError):
+    """A stored body is gone: the store was removed or cleared under the server."""
+
+
+class Stored:
+    """A rendered file whose body lies in a :class:`Store`, read when it is asked for."""
+
+    __slots__ = ("path", "media_type", "etag", "_store")
+
+    def __init__(self, path: str, media_type: str, etag: str, store: Store):
+        self.path = path
+        self.media_type = media_type
+        self.etag = etag
+        self._store = store
+
+    @property
+    def body(self) -> bytes:
+        return self._store.read(self.etag)
+
+    def __repr__(self) -> str:
+        return f"Stored({self.path!r}, {self.etag})"
+
+
+@dataclass(frozen=True)
+class Store:
+    """The bodies under ``folder``, each in a file named by its ETag; and the index."""
+
+    folder: Path
+
+    def put(self, file: File) -> Stored:
+        """Keep ``file``'s body (unless it is kept already); the file that reads it."""
+        if isinstance(file, Stored) and file._store == self:
+            return file
+        target = self._file(file.etag)
+        if not target.exists():
+            try:
+                _write(target, file.body)
+            except OSError as e:
+                raise OutputError(f"{self.folder}: cannot keep the feeds: {e.strerror}") from None
+        return Stored(file.path, file.media_type, file.etag, self)
+
+    def holds(self, files: Iterable[File]) -> bool:
+        """Whether the bodies of ``files`` are all here (as they would be unless removed)."""
+        return all(isinstance(f, Stored) and self._file(f.etag).exists() for f in files)
+
+    def read(self, etag: str) -> bytes:
+        try:
+            return self._file(etag).read_bytes()
+        except FileNotFoundError:
+            raise Missing(f"{self.folder}: {etag} is gone") from None
+
+    def save(
+        self, config: Config, files: Mapping[str, File], dates: Mapping[str, datetime]
+    ) -> None:
+        """Write the index of ``files`` and their Last-Modified ``dates``, for a server that
+        starts with ``config`` (see :meth:`load`). Not kept if it cannot be written."""
+        entries = {
+            path: [f.media_type, f.etag, dates[path].isoformat() if path in dates else None]
+            for path, f in files.items()
+        }
+        index = {"key": _key(config), "files": entries}
+        try:
+            _write(self.folder / INDEX, json.dumps(index, separators=(",", ":")).encode())
+        except OSError as e:
+            log.warning("%s: the feeds are not kept for the next start (%s)", self.folder, e)
+
+    def load(self, config: Config) -> tuple[dict[str, Stored], dict[str, datetime]] | None:
+        """The files and dates last saved for ``config`` by this version of the code, if
+        every body is still there; else None."""
+        try:
+            index = json.loads((self.folder / INDEX).read_bytes())
+            if index.get("key") != _key(config):
+                return None
+            files: dict[str, Stored] = {}
+            dates: dict[str, datetime] = {}
+            for path, (media_type, etag, date) in index["files"].items():
+                files[path] = Stored(path, media_type, etag, self)
+                if date is not None:
+                    dates[path] = datetime.fromisoformat(date)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return None  # none, or not one this code wrote: the feeds are built afresh
+        if not all(self._file(f.etag).exists() for f in files.values()):
+            return None
+        return files, dates
+
+    def collect(self, *used: Mapping[str, File]) -> int:
+        """Remove the bodies none of ``used`` holds; how many were removed."""
+        keep = {f.etag.strip('"') for files in used for f in files.values()}
+        removed = 0
+        for entry in _bodies(self.folder):
+            name = entry.parent.name + entry.name
+            if name not in keep:
+                entry.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def _file(self, etag: str) -> Path:
+        name = etag.strip('"')
+        return self.folder / name[:2] / name[2:]
+
+
+def _bodies(folder: Path) -> Iterable[Path]:
+    try:
+        shards = [d for d in folder.iterdir() if d.is_dir()]
+    except FileNotFoundError:
+        return
+    for shard in shards:
+        for entry in shard.iterdir():
+            if not entry.name.startswith(_TEMP_PREFIX):
+                yield entry
+
+
+def _write(target: Path, body: bytes) -> None:
+    """Write ``target`` whole or not at all (a temporary file renamed over it)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=_TEMP_PREFIX)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _key(config: Config) -> str:
+    """What the stored files of ``config`` depend on besides the articles: every setting,
+    and the code and libraries that render them."""
+    settings = repr(dataclasses.replace(config, path=Path()))
+    return hashlib.blake2b(f"{settings}\n{_code()}".encode()).hexdigest()
+
+
+@functools.cache
+def _code() -> str:
+    package = Path(feeds.__file__).parent
+    sources = sorted(p for p in package.rglob("*") if p.suffix in (".py", ".html", ".opml"))
+    digest = hashlib.blake2b(sys.version.encode())
+    for path in sources:
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    for name in _RENDERING:
+        digest.update(f"{name} {metadata.version(name)}".encode())
+    return digest.hexdigest()
