@@ -3,6 +3,7 @@ date by a :class:`feeds.rebuild.Reloader`. No web framework here."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import threading
@@ -120,7 +121,8 @@ class LiveFeeds:
 
     With ``background``, the first build too runs in a thread (a failed one is tried again
     every :data:`RETRY` seconds) and :meth:`current` is None until it is done: a server
-    answers while it loads, and never from a partial set of feeds.
+    answers while it loads, and never from a partial set of feeds. Meanwhile it serves the
+    files the last server kept, if made with the same config and code (:mod:`feeds.store`).
     """
 
     def __init__(self, publisher: Publisher, watch: bool = True, background: bool = False):
@@ -128,6 +130,8 @@ class LiveFeeds:
         self.metrics = Metrics()
         self.reloader: Reloader | None = None
         self.state: State | None = None
+        with contextlib.suppress(FeedsError):  # a bad config: the first load reports it
+            self._restore(publisher.load_config())
         if background:
             threading.Thread(target=self._load_until_done, args=(watch,), daemon=True).start()
         else:
@@ -153,13 +157,10 @@ class LiveFeeds:
     def _load(self, watch: bool) -> None:
         """The first build; raises FeedsError if the config or the articles folder is bad.
 
-        Until it is done, the files a previous server left (see :mod:`feeds.store`) are
-        served, if they were made with the same config and code. It starts from the parse
-        cache a previous server or `feeds build` left in the output folder, so a restart
-        reads only the article files that changed meanwhile."""
+        It starts from the parse cache a previous server or `feeds build` left in the output
+        folder, so a restart reads only the article files that changed meanwhile, and
+        renders only the documents that changed (see :meth:`_restore`)."""
         config = self.publisher.load_config()
-        if self.state is None and self.publisher.stored:
-            self._restore(config)
         self.publisher.cache.restore(config.output_folder)
         reloader = Reloader(self.publisher, self._swap, watch)
         self.metrics.built(reloader.first, reloader.seconds)
@@ -171,14 +172,18 @@ class LiveFeeds:
         self.reloader = reloader
 
     def _restore(self, config: Config) -> None:
-        """Serve the files the last run kept for ``config``, if there are any."""
+        """Serve the files the last run kept for ``config``, if there are any, until the
+        first load is done (and reuse them there)."""
+        if not self.publisher.stored:
+            return
         kept = Store(config.output_folder / STORE).load(config)
         if kept is None:
             return
-        files, dates = kept
-        snapshot = Snapshot(config, (), MappingProxyType(files), 0, ())
-        self.state = State(snapshot, self._renders(config), self._gzipped(config), True, dates)
-        log.info("serving the %d files of the last run while the feeds load", len(files))
+        snapshot = Snapshot(config, (), MappingProxyType(kept.files), 0, ())
+        gzipped = self._gzipped(config)
+        self.state = State(snapshot, self._renders(config), gzipped, True, kept.dates)
+        self.publisher.resume(config, kept)
+        log.info("serving the %d files of the last run while the feeds load", len(kept.files))
 
     def _load_until_done(self, watch: bool) -> None:
         while True:
@@ -234,7 +239,8 @@ class LiveFeeds:
         self.publisher.cache.save(folder)
         if self.publisher.stored:
             store = Store(folder / STORE)
-            store.save(snapshot.config, snapshot.files, state.dates)
+            docs = self.publisher.documents()
+            store.save(snapshot.config, snapshot.files, state.dates, docs)
             store.collect(snapshot.files, old.snapshot.files if old else {})
 
 

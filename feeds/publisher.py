@@ -22,9 +22,9 @@ from feeds.model import FORMAT_NAMES, Article, Feed, File
 from feeds.pages import render_pages
 from feeds.parsecache import ArticleCache, Stamp, Track
 from feeds.render import Renderer
-from feeds.reuse import LazyFiles, PreviousBuild
+from feeds.reuse import Done, LazyFiles, PreviousBuild
 from feeds.select import Selection
-from feeds.store import STORE, Store
+from feeds.store import STORE, Kept, Store
 from feeds.watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,10 @@ class Publisher:
             files = MappingProxyType(
                 {r.path: previous.keep(r) for r in sorted(rendered, key=_path)}
             )
+            total = len(previous.done())
+            log.info(
+                "rendered %d of %d documents (the others are unchanged)", previous.rendered, total
+            )
         else:
             files = LazyFiles(renderer, feeds, {r.path: r for r in render_pages(feeds, renderer)})
         problems = sources.problems()
@@ -108,6 +112,19 @@ class Publisher:
             log.warning("%s", problem)
         articles = len(sources.results) + len(sources.skipped) - len(problems)
         return Snapshot(config, feeds, files, articles, problems)
+
+    def resume(self, config: Config, kept: Kept) -> None:
+        """Reuse in the next build with ``config`` the files of the documents ``kept`` by
+        an earlier process, where they are unchanged (a stored publisher only)."""
+        store = Store(config.output_folder / STORE)
+        done = {p: Done(None, None, fp, list(files)) for p, (fp, files) in kept.docs.items()}
+        self._previous.resume(config, store, done)
+
+    def documents(self) -> dict[str, tuple[bytes, list[str]]]:
+        """Each document of the last build, by path: its fingerprint and its files' paths
+        (what :meth:`resume` needs)."""
+        done = self._previous.done().items()
+        return {path: (d.fingerprint, [f.path for f in d.files]) for path, d in done}
 
     def watchable(self, watcher: Watcher) -> bool:
         """Whether ``watcher`` sees every change to the files of the last build: not when

@@ -6,7 +6,9 @@ Both wrap :class:`feeds.render.Renderer`, which knows nothing of them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from feeds.config import Config
@@ -15,26 +17,49 @@ from feeds.render import Renderer
 from feeds.store import Store
 
 
+@dataclass(frozen=True)
+class Done:
+    """What one document (or page) rendered, and from what."""
+
+    key: object
+    items: tuple[Article, ...] | None  # None when known by fingerprint only (another process's)
+    fingerprint: bytes  # of key and items
+    files: list[File]
+
+
 class PreviousBuild:
     """What the previous build rendered, by path. A rebuild reuses the files of a document
     whose key and items are equal to last time's, as its bytes would be. Start each build
     with :meth:`start`, which forgets everything when the config or the store changed.
 
     With a :class:`feeds.store.Store`, each file is kept there as soon as it is rendered,
-    and only its name and ETag stay in memory."""
+    and only its name and ETag stay in memory; and what an earlier process kept there is
+    reused too (:meth:`resume`), told by a fingerprint of each document's key and items."""
 
     def __init__(self) -> None:
         self._config: Config | None = None
         self._store: Store | None = None
-        self._old: dict[str, tuple[object, tuple[Article, ...], list[File]]] = {}
-        self._new: dict[str, tuple[object, tuple[Article, ...], list[File]]] = {}
+        self._old: dict[str, Done] = {}
+        self._new: dict[str, Done] = {}
+        self._digests: dict[int, bytes] = {}  # id(article) → digest, for one build
+        self.rendered = 0  # documents the current build rendered (the others were reused)
+
+    def resume(self, config: Config, store: Store, done: dict[str, Done]) -> None:
+        """Reuse, in the next build with ``config`` and ``store``, what ``done`` lists."""
+        self._config, self._store, self._new = config, store, done
 
     def start(self, config: Config, store: Store | None = None) -> None:
         same = self._config is not None and self._config == config and self._store == store
         self._old = (self._new or self._old) if same else {}
         self._new = {}
+        self._digests = {}
+        self.rendered = 0
         self._config = config
         self._store = store
+
+    def done(self) -> Mapping[str, Done]:
+        """What the last build rendered, by path."""
+        return self._new
 
     def keep(self, file: File) -> File:
         """``file``, kept in the store if there is one."""
@@ -44,20 +69,11 @@ class PreviousBuild:
         """Every document of ``feeds`` in every format, the unchanged ones' files reused.
         Oldest first, like :class:`LazyFiles` and for the same reason."""
         docs = sorted(renderer.documents(feeds), key=_oldest)
-        renderer.plan(doc for doc in docs if not self.has(doc.path, _doc_key(doc), doc.items))
+        renderer.plan(
+            doc for doc in docs if self._reusable(doc.path, _doc_key(doc), doc.items) is None
+        )
         for doc in docs:
             yield from self.get(doc.path, _doc_key(doc), doc.items, renderer.render_list, doc)
-
-    def has(self, path: str, key: object, items: tuple[Article, ...]) -> bool:
-        old = self._old.get(path)
-        # Cheap in the usual case: tuples compare the same object without calling __eq__,
-        # and the parse cache keeps an unchanged file's article object.
-        return (
-            old is not None
-            and old[0] == key
-            and old[1] == items
-            and (self._store is None or self._store.holds(old[2]))
-        )
 
     def get(
         self,
@@ -69,12 +85,38 @@ class PreviousBuild:
     ) -> list[File]:
         """The files of ``path`` from the previous build if it had the same key and items,
         else ``render(*args)``."""
-        if self.has(path, key, items):
-            files = self._old[path][2]
-        else:
+        done = self._reusable(path, key, items)
+        if done is None:
             files = [self.keep(r) for r in render(*args)]
-        self._new[path] = (key, items, files)
-        return files
+            self.rendered += 1
+            done = Done(key, items, self._fingerprint(key, items), files)
+        elif done.items is None:
+            done = Done(key, items, done.fingerprint, done.files)
+        self._new[path] = done
+        return done.files
+
+    def _reusable(self, path: str, key: object, items: tuple[Article, ...]) -> Done | None:
+        old = self._old.get(path)
+        if old is None:
+            return None
+        if old.items is None:
+            same = old.fingerprint == self._fingerprint(key, items)
+        else:
+            # Cheap in the usual case: tuples compare the same object without calling
+            # __eq__, and the parse cache keeps an unchanged file's article object.
+            same = old.key == key and old.items == items
+        if same and (self._store is None or self._store.holds(old.files)):
+            return old
+        return None
+
+    def _fingerprint(self, key: object, items: tuple[Article, ...]) -> bytes:
+        digest = hashlib.blake2b(repr(key).encode(), digest_size=16)
+        for article in items:
+            if (known := self._digests.get(id(article))) is None:
+                known = hashlib.blake2b(repr(article).encode(), digest_size=16).digest()
+                self._digests[id(article)] = known
+            digest.update(known)
+        return digest.digest()
 
 
 def _doc_key(doc: Document) -> tuple:

@@ -61,6 +61,15 @@ class Stored:
 
 
 @dataclass(frozen=True)
+class Kept:
+    """What a server kept for the next one (see :meth:`Store.save`)."""
+
+    files: dict[str, Stored]
+    dates: dict[str, datetime]
+    docs: dict[str, tuple[bytes, list[Stored]]]
+
+
+@dataclass(frozen=True)
 class Store:
     """The bodies under ``folder``, each in a file named by its ETag; and the index."""
 
@@ -89,38 +98,46 @@ class Store:
             raise Missing(f"{self.folder}: {etag} is gone") from None
 
     def save(
-        self, config: Config, files: Mapping[str, File], dates: Mapping[str, datetime]
+        self,
+        config: Config,
+        files: Mapping[str, File],
+        dates: Mapping[str, datetime],
+        docs: Mapping[str, tuple[bytes, list[str]]],
     ) -> None:
-        """Write the index of ``files`` and their Last-Modified ``dates``, for a server that
-        starts with ``config`` (see :meth:`load`). Not kept if it cannot be written."""
-        entries = {
-            path: [f.media_type, f.etag, dates[path].isoformat() if path in dates else None]
-            for path, f in files.items()
+        """Write the index: ``files`` with their Last-Modified ``dates``, and ``docs``, the
+        fingerprint of each document and the paths of its files (see
+        :class:`feeds.reuse.PreviousBuild`), for a server that starts with ``config``
+        (see :meth:`load`). Not kept if it cannot be written."""
+        index = {
+            "key": _key(config),
+            "files": {
+                path: [f.media_type, f.etag, dates[path].isoformat() if path in dates else None]
+                for path, f in files.items()
+            },
+            "docs": {path: [fp.hex(), paths] for path, (fp, paths) in docs.items()},
         }
-        index = {"key": _key(config), "files": entries}
         try:
             _write(self.folder / INDEX, json.dumps(index, separators=(",", ":")).encode())
         except OSError as e:
             log.warning("%s: the feeds are not kept for the next start (%s)", self.folder, e)
 
-    def load(self, config: Config) -> tuple[dict[str, Stored], dict[str, datetime]] | None:
-        """The files and dates last saved for ``config`` by this version of the code, if
-        every body is still there; else None."""
+    def load(self, config: Config) -> Kept | None:
+        """What was last saved for ``config`` by this version of the code, if every body
+        is still there; else None."""
         try:
             index = json.loads((self.folder / INDEX).read_bytes())
             if index.get("key") != _key(config):
                 return None
-            files: dict[str, Stored] = {}
-            dates: dict[str, datetime] = {}
+            kept = Kept({}, {}, {})
             for path, (media_type, etag, date) in index["files"].items():
-                files[path] = Stored(path, media_type, etag, self)
+                kept.files[path] = Stored(path, media_type, etag, self)
                 if date is not None:
-                    dates[path] = datetime.fromisoformat(date)
+                    kept.dates[path] = datetime.fromisoformat(date)
+            for path, (fingerprint, paths) in index["docs"].items():
+                kept.docs[path] = (bytes.fromhex(fingerprint), [kept.files[p] for p in paths])
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None  # none, or not one this code wrote: the feeds are built afresh
-        if not all(self._file(f.etag).exists() for f in files.values()):
-            return None
-        return files, dates
+        return kept if self.holds(kept.files.values()) else None
 
     def collect(self, *used: Mapping[str, File]) -> int:
         """Remove the bodies none of ``used`` holds; how many were removed."""

@@ -200,13 +200,16 @@ def test_serve_builds_in_its_worker_and_answers_503_until_loaded(site, tmp_path)
         [worker] = _children(process.pid)
         assert builders.read_text().split() == [str(worker)]  # the main process built nothing
 
-        # A worker respawned after a crash builds the feeds again.
+        # A worker respawned after a crash serves the files the first one kept at once,
+        # and builds the feeds again.
         os.kill(worker, signal.SIGKILL)
         deadline = time.monotonic() + 30
         while [worker] == _children(process.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _until(url + "healthz", {200}) == 200
+        assert _until(url + "all.rss", {200}) == 200
         [respawned] = _children(process.pid)
+        while len(builders.read_text().split()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert builders.read_text().split() == [str(worker), str(respawned)]
     finally:
         os.killpg(process.pid, signal.SIGKILL)
