@@ -5,20 +5,24 @@
 
 Generates ``--count`` articles (``bench/generate.py --seed 1``) unless ``--articles`` names
 a folder, writes a config with every default (RSS, Atom and JSON Feed, archive pages, the
-HTML pages) and measures two starts of ``feeds serve``:
+HTML pages) and measures three starts of ``feeds serve``, one after the other:
 
 - ``no state``: no output folder at all;
-- ``after feeds build``: ``feeds build`` ran first with the same config, leaving the output
-  folder and its parse cache (``.feeds-cache``) as a previous run would.
+- ``restart``: the same again, with what the first server left in ``output.folder`` (its
+  parse cache and stored files, ``.feeds-cache`` and ``.feeds-store``);
+- ``restart, 1 article changed``: after one article file was rewritten with a new title.
 
 For each: the time from starting the process to the first complete ``200`` of ``/all.rss``
-(a refused connection or a ``503`` means not yet; polled every 0.1 s up to ``--timeout``),
-and the resident memory of the server and all its child processes (the sum of their
-``VmRSS`` in ``/proc``, and of their ``Pss``, which counts a page that the forked granian
-worker shares with its parent once) right after that answer and again after ``--serve-seconds`` of
-serving a few feed URLs. Prints a table. Linux only (``/proc``); only 127.0.0.1 is
-contacted. Everything is written under ``--work`` (default: a temp folder, removed at the
-end unless ``--keep``).
+(a refused connection or a ``503`` means not yet; polled every 0.1 s up to ``--timeout``);
+the time until the feeds are loaded (``/metrics`` gives a time of the last load: a restart
+answers from the stored files before that, then catches up); whether the first ``200``
+already had the bytes of the loaded feeds (a restart with an article changed serves the old
+ones until it has caught up); and the resident memory of the server and all its child
+processes: the sum of their ``VmRSS`` in ``/proc``, and of their ``Pss`` (a page the forked
+granian worker shares with its parent counted once), its peak over the whole run (sampled
+every 0.1 s) and after ``--serve-seconds`` more of serving a few feed URLs. Prints a table.
+Linux only (``/proc``); only 127.0.0.1 is contacted. Everything is written under ``--work``
+(default: a temp folder, removed at the end unless ``--keep``).
 """
 
 from __future__ import annotations
@@ -46,9 +50,11 @@ PATHS = ["all.rss", "all.atom", "all.json", "feeds.opml", "", "topics/ai.rss"]
 class Start:
     name: str
     first_200: float  # seconds from the process start
-    first: tuple[int, int]  # (VmRSS, Pss) bytes, all the server's processes, after the 200
-    later: tuple[int, int]  # the same after serving for a while
-    requests: int  # served in between
+    loaded: float  # seconds from the process start until the feeds were loaded
+    same_bytes: bool  # whether the first 200 had the bytes served once loaded
+    peak: tuple[int, int]  # (VmRSS, Pss) bytes, all the server's processes, highest sampled
+    later: tuple[int, int]  # the same after serving for a while after the load
+    requests: int  # served after the load
 
 
 def free_port() -> int:
@@ -57,19 +63,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def fetch(port: int, path: str) -> int | None:
-    """The status of a complete GET of ``path``; None when the connection fails or the
-    body comes short (http.client raises IncompleteRead)."""
+def fetch(port: int, path: str) -> tuple[int, bytes] | None:
+    """The status and body of a complete GET of ``path``; None when the connection fails
+    or the body comes short (http.client raises IncompleteRead)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         connection.request("GET", "/" + path)
         response = connection.getresponse()
-        response.read()
-        return response.status
+        return response.status, response.read()
     except (OSError, http.client.HTTPException):
         return None
     finally:
         connection.close()
+
+
+def loaded(port: int) -> bool:
+    """Whether the server says it has loaded the feeds (not only served stored ones)."""
+    answer = fetch(port, "metrics")
+    if answer is None or answer[0] != 200:
+        return False
+    for line in answer[1].decode().splitlines():
+        if line.startswith("feeds_last_load_timestamp_seconds "):
+            return float(line.split()[1]) > 0
+    return False
 
 
 def descendants(pid: int) -> list[int]:
@@ -118,22 +134,37 @@ def measure(name: str, config: Path, timeout: float, serve_seconds: float) -> St
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its group is ended at the end, workers included
     )
+    peak = (0, 0)
+
+    def sample() -> None:
+        nonlocal peak
+        peak = tuple(map(max, peak, memory(process.pid)))  # type: ignore[assignment]
+
     try:
-        while (status := fetch(port, "all.rss")) != 200:
+        first_200 = first_body = None
+        while not loaded(port):
+            sample()
+            if first_200 is None and (answer := fetch(port, "all.rss")) and answer[0] == 200:
+                first_200, first_body = time.monotonic() - started, answer[1]
             if process.poll() is not None:
                 raise SystemExit(f"feeds serve exited with {process.returncode}")
             if time.monotonic() - started > timeout:
-                raise SystemExit(f"no 200 for /all.rss within {timeout} s (last: {status})")
+                raise SystemExit(f"not loaded within {timeout} s")
             time.sleep(0.1)
-        first_200 = time.monotonic() - started
-        first = memory(process.pid)
+        done = time.monotonic() - started
+        answer = fetch(port, "all.rss")
+        assert answer is not None and answer[0] == 200, answer
+        if first_200 is None:
+            first_200, first_body = done, answer[1]
         requests, until = 0, time.monotonic() + serve_seconds
         while time.monotonic() < until:
             for path in PATHS:
                 if fetch(port, path) is not None:
                     requests += 1
+            sample()
             time.sleep(0.1)
-        return Start(name, first_200, first, memory(process.pid), requests)
+        same = first_body == answer[1]
+        return Start(name, first_200, done, same, peak, memory(process.pid), requests)
     finally:
         process.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -143,19 +174,21 @@ def measure(name: str, config: Path, timeout: float, serve_seconds: float) -> St
         process.wait()
 
 
-def table(count: int, starts: list[Start], build_seconds: float, serve_seconds: float) -> str:
+def table(count: int, starts: list[Start], serve_seconds: float) -> str:
     mib = 1024 * 1024
     lines = [
-        f"{count:,} articles; `feeds build` beforehand took {build_seconds:.1f} s",
+        f"{count:,} articles",
         "",
-        "| start | first 200 of /all.rss | VmRSS (Pss) after it | VmRSS (Pss) after "
-        f"{serve_seconds:g} s serving | requests served |",
-        "|---|---:|---:|---:|---:|",
+        "| start | first 200 of /all.rss | loaded | first 200 = loaded bytes | peak VmRSS (Pss) "
+        f"| VmRSS (Pss) after {serve_seconds:g} s serving | requests served |",
+        "|---|---:|---:|---|---:|---:|---:|",
     ]
     for s in starts:
-        (rss, pss), (rss_later, pss_later) = s.first, s.later
+        (rss, pss), (rss_later, pss_later) = s.peak, s.later
         lines.append(
-            f"| {s.name} | {s.first_200:.1f} s | {rss / mib:,.0f} ({pss / mib:,.0f}) MiB "
+            f"| {s.name} | {s.first_200:.1f} s | {s.loaded:.1f} s "
+            f"| {'yes' if s.same_bytes else 'no'} "
+            f"| {rss / mib:,.0f} ({pss / mib:,.0f}) MiB "
             f"| {rss_later / mib:,.0f} ({pss_later / mib:,.0f}) MiB | {s.requests} |"
         )
     return "\n".join(lines)
@@ -196,12 +229,18 @@ def main(argv: list[str] | None = None) -> int:
 
         shutil.rmtree(output, ignore_errors=True)
         starts = [measure("no state", config, args.timeout, args.serve_seconds)]
-        began = time.monotonic()
-        subprocess.run([*FEEDS, "--config", str(config), "build"], check=True, capture_output=True)
-        build_seconds = time.monotonic() - began
-        assert (output / ".feeds-cache").is_file(), "feeds build left no parse cache"
-        starts.append(measure("after feeds build", config, args.timeout, args.serve_seconds))
-        print(table(count, starts, build_seconds, args.serve_seconds))
+        assert (output / ".feeds-store").is_dir(), "feeds serve left no stored files"
+        starts.append(measure("restart", config, args.timeout, args.serve_seconds))
+        edited = max(articles.iterdir())  # the newest by its file name's date
+        original = edited.read_bytes()
+        try:
+            edited.write_bytes(original.replace(b"title: ", b"title: Edited ", 1))
+            starts.append(
+                measure("restart, 1 article changed", config, args.timeout, args.serve_seconds)
+            )
+        finally:
+            edited.write_bytes(original)
+        print(table(count, starts, args.serve_seconds))
     finally:
         if args.work is None and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
