@@ -41,7 +41,8 @@ def _progress(results: Iterator, count: int) -> Iterator:
         yield from bar
 
 
-@click.group()
+# -h is help everywhere: serve's host is --host only.
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-c",
     "--config",
@@ -173,7 +174,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @main.command()
-@click.option("-h", "--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("-p", "--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
     "--threads",

@@ -6,6 +6,7 @@ every problem, so a user fixes a config in one pass, and unknown keys are errors
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -177,8 +178,11 @@ def parse(data: Any, source: str = "config.yaml", path: Path | None = None) -> C
 
 
 def _suggest(key: str) -> str:
+    """A hint at the known key meant: one with the same last part (``min`` is
+    ``quality.min``), else the nearest in spelling (``site.tittle`` is ``site.title``)."""
     leaf = key.rsplit(".", 1)[-1]
     close = [k for k in BY_KEY if k.rsplit(".", 1)[-1] == leaf]
+    close = close or difflib.get_close_matches(key, [*BY_KEY, *SECTIONS], n=1, cutoff=0.75)
     return f" (did you mean {close[0]}?)" if close else ""
 
 

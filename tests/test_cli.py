@@ -222,3 +222,19 @@ def test_serve_refuses_a_bad_config_before_listening(site, runner):
     assert result.exit_code == 1
     assert "feeds.items" in result.stderr
     assert "Serving" not in result.stderr
+
+
+def test_dash_h_is_help_for_every_command(runner):
+    for command in ([], ["build"], ["serve"], ["check"]):
+        result = runner(*command, "-h")
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith("Usage: ")
+    assert "--host" in runner("serve", "-h").stdout
+
+
+def test_a_missing_articles_folder_names_its_setting(site, runner):
+    site.configure(articles={"folder": "nothere"})
+    result = runner("build")
+    assert result.exit_code == 1
+    assert "articles.folder" in result.stderr
+    assert "nothere" in result.stderr
