@@ -38,6 +38,7 @@ class Snapshot:
     files: Mapping[str, Rendered]
     articles: int  # files read that became articles
     problems: tuple[Problem, ...]
+    read: tuple[Article, ...] = ()  # those articles, for counts (feeds.stats)
 
 
 class Publisher:
@@ -101,7 +102,8 @@ class Publisher:
         for problem in problems:
             log.warning("%s", problem)
         articles = len(sources.results) + len(sources.skipped) - len(problems)
-        return Snapshot(config, feeds, files, articles, problems)
+        read = tuple(_articles(sources.results.values()))
+        return Snapshot(config, feeds, files, articles, problems, read)
 
     def watchable(self, watcher: Watcher) -> bool:
         """Whether ``watcher`` sees every change to the files of the last build: not when

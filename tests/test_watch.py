@@ -251,7 +251,7 @@ def test_build_watch_writes_what_changes(site):
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)  # on a timeout, killed on the way out
     assert process.returncode == 0, output
-    assert b"2 published" in output
+    assert b"2 stories published" in output
 
 
 @pytest.mark.parametrize("stop", STOPS)
