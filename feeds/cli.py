@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 import logging
 import signal
 import socket
@@ -12,12 +14,15 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
+import yaml
 
 from feeds import articles as articles_module
-from feeds import websub
+from feeds import config as config_module
+from feeds import stats, stats_output, websub
 from feeds.errors import ConfigError, FeedsError, Problem
 from feeds.export import Report, export
 from feeds.files import find
+from feeds.model import FORMAT_NAMES
 from feeds.publisher import Publisher, Snapshot, feed_urls, paused_gc
 from feeds.rebuild import Reloader
 
@@ -41,7 +46,8 @@ def _progress(results: Iterator, count: int) -> Iterator:
         yield from bar
 
 
-@click.group()
+# -h is help everywhere: serve's host is --host only.
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-c",
     "--config",
@@ -61,7 +67,19 @@ def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
         level=logging.INFO if verbose else logging.ERROR,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # What `serve` and `build --watch` tell after each build (feeds.report) shows unasked.
+    report = logging.getLogger("feeds.report")
+    report.handlers = [_Echo()]
+    report.setLevel(logging.DEBUG if verbose else logging.INFO)
+    report.propagate = False
     ctx.obj = Publisher(config_path)
+
+
+class _Echo(logging.Handler):
+    """Log records as plain lines on stderr, wherever it is at the time (a forked worker)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
 
 
 @main.command()
@@ -99,7 +117,7 @@ def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) 
             publisher.cache.save(folder)
     except FeedsError as e:
         raise Failed(str(e)) from None
-    _tell(snapshot, report, folder)
+    _tell(snapshot, report, folder, counted=reloader is None)
     if reloader:
         exporter.last = snapshot
         reloader.tell_hub(snapshot, report.written)
@@ -119,16 +137,24 @@ def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) 
         raise Failed(f"--strict: {len(snapshot.problems)} article files skipped")
 
 
-def _tell(snapshot: Snapshot, report: Report, folder: Path) -> None:
-    """Print what a build did."""
-    for problem in snapshot.problems:
-        click.echo(str(problem), err=True)
+def _tell(snapshot: Snapshot, report: Report, folder: Path, counted: bool = True) -> None:
+    """Print what a build did; with ``counted``, the broken articles and the counts too
+    (``build --watch`` has its Reloader tell those)."""
+    if counted:
+        for problem in snapshot.problems:
+            click.echo(str(problem), err=True)
+        found = stats.counts(snapshot)
+        click.echo(stats.summary(found))
+        if _verbose():
+            click.echo("\n".join(stats.details(found)))
     click.echo(
-        f"Read {snapshot.articles + len(snapshot.problems)} article files: "
-        f"{snapshot.articles} published, {len(snapshot.problems)} skipped.\n"
         f"{len(snapshot.feeds)} feeds in {folder}: {len(report.written)} files written, "
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed."
     )
+
+
+def _verbose() -> bool:
+    return bool(click.get_current_context().find_root().params.get("verbose"))
 
 
 class _Exporter:
@@ -150,7 +176,7 @@ class _Exporter:
             click.echo(str(e), err=True)
             return []
         self.last = snapshot
-        _tell(snapshot, report, folder)
+        _tell(snapshot, report, folder, counted=False)
         return list(report.written)
 
 
@@ -173,7 +199,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @main.command()
-@click.option("-h", "--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("-p", "--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
     "--threads",
@@ -269,3 +295,76 @@ def check(publisher: Publisher) -> None:
     click.echo(f"{len(paths)} article files, {len(problems)} problems.", err=True)
     if problems:
         raise click.exceptions.Exit(1)
+
+
+class Override(click.ParamType):
+    """``KEY=VALUE``: a config key and a YAML value, as config.yaml would give it."""
+
+    name = "KEY=VALUE"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, Any]:
+        if isinstance(value, tuple):
+            return value
+        key, sep, text = str(value).partition("=")
+        if not sep or not key.strip():
+            self.fail(f"expected KEY=VALUE, such as quality.min=60, got {value!r}", param, ctx)
+        try:
+            parsed = yaml.safe_load(text)
+        except yaml.YAMLError:
+            parsed = text  # the setting's check says what it expected
+        return key.strip(), parsed
+
+
+@main.command("stats")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    type=Override(),
+    help="Use this value of a config key for this run only (repeatable), checked as in "
+    "config.yaml: --set quality.min=60, --set 'quality.topics.AI Ethics=70'.",
+)
+@click.option("--feed", "feed_path", metavar="PATH", help="Only this feed, e.g. topics/ai.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON document (see README).")
+@click.pass_obj
+def stats_command(
+    publisher: Publisher,
+    overrides: tuple[tuple[str, Any], ...],
+    feed_path: str | None,
+    as_json: bool,
+) -> None:
+    """What the quality thresholds and the dedupe do to every feed."""
+    given = dict(overrides)
+    try:
+        config = config_module.load(publisher.config_path, given)
+        publisher.cache.restore(config.output_folder)  # read only files changed since a build
+        snapshot = publisher.build(config, keep=False)
+    except FeedsError as e:
+        raise Failed(str(e)) from None
+    found = stats.feed_stats(snapshot)
+    if feed_path is not None:
+        found = [s for s in found if s.path == _feed_path(feed_path, [s.path for s in found])]
+    counts = stats.counts(snapshot)
+    if as_json:
+        document = stats_output.as_json(counts, found, str(publisher.config_path), given)
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return
+    for problem in snapshot.problems:
+        click.echo(str(problem), err=True)
+    click.echo(stats.summary(counts))
+    click.echo("\n".join(stats_output.table(found)))
+
+
+def _feed_path(given: str, paths: list[str]) -> str:
+    """The feed ``given`` names (with or without a format's extension), or a failure."""
+    path = given.strip("/")
+    stem, _, extension = path.rpartition(".")
+    if stem and extension in FORMAT_NAMES and stem in paths:
+        path = stem
+    if path not in paths:
+        near = difflib.get_close_matches(path, paths, n=1)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        raise Failed(f"--feed: no feed {given}{hint}")
+    return path

@@ -6,8 +6,10 @@ every problem, so a user fixes a config in one pass, and unknown keys are errors
 
 from __future__ import annotations
 
+import copy
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -141,8 +143,14 @@ _SECTION_CLASSES: dict[str, type] = {
 }
 
 
-def parse(data: Any, source: str = "config.yaml", path: Path | None = None) -> Config:
-    """Validate loaded YAML; raise :class:`ConfigError` with every problem found."""
+def parse(
+    data: Any,
+    source: str = "config.yaml",
+    path: Path | None = None,
+    overridden: Collection[str] = (),
+) -> Config:
+    """Validate loaded YAML; raise :class:`ConfigError` with every problem found. A problem
+    with a key in ``overridden`` (set by :func:`override`) is told as one of ``--set``."""
     problems: list[str] = []
     values: dict[str, Any] = {}
     given: set[str] = set()
@@ -173,18 +181,50 @@ def parse(data: Any, source: str = "config.yaml", path: Path | None = None) -> C
                 problems.append(f"{setting.key}: required setting is missing")
             values[setting.key] = setting.default
     if problems:
-        raise ConfigError([Problem(source, p) for p in problems])
+        raise ConfigError([Problem(_source(p, source, overridden), p) for p in problems])
     return _section(Config, {**values, "path": path or Path(source)})
 
 
+def _source(problem: str, source: str, overridden: Collection[str]) -> str:
+    key = problem.split(": ", 1)[0]
+    return "--set" if any(key == k or key.startswith(k + ".") for k in overridden) else source
+
+
+def override(data: Any, overrides: Mapping[str, Any]) -> tuple[Any, set[str]]:
+    """``data`` (loaded YAML) with ``overrides`` (dotted key → value) set in a copy, and the
+    keys set, for :func:`parse`. A key inside a mapping setting names the setting, then the
+    mapping's key (``quality.topics.AI Ethics``, ``quality.providers.example.com``)."""
+    data = copy.deepcopy(data) if isinstance(data, dict) else {} if data is None else data
+    if not isinstance(data, dict):
+        return data, set()  # parse says the file is not a mapping
+    keys = set()
+    for dotted, value in overrides.items():
+        setting = next((k for k in _LONGEST_FIRST if dotted.startswith(k + ".")), None)
+        parts = [*setting.split("."), dotted[len(setting) + 1 :]] if setting else dotted.split(".")
+        keys.add(setting or dotted)
+        node = data
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = value
+    return data, keys
+
+
+_LONGEST_FIRST = sorted(BY_KEY, key=len, reverse=True)
+
+
 def _suggest(key: str) -> str:
+    """A hint at the known key meant: one with the same last part (``min`` is
+    ``quality.min``), else the nearest in spelling (``site.tittle`` is ``site.title``)."""
     leaf = key.rsplit(".", 1)[-1]
     close = [k for k in BY_KEY if k.rsplit(".", 1)[-1] == leaf]
+    close = close or difflib.get_close_matches(key, [*BY_KEY, *SECTIONS], n=1, cutoff=0.75)
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def load(path: Path | str) -> Config:
-    """Read and validate a config file."""
+def load(path: Path | str, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read and validate a config file, with ``overrides`` (see :func:`override`)."""
     path = Path(path)
     source = str(path)
     try:
@@ -200,4 +240,5 @@ def load(path: Path | str) -> Config:
         line = mark.line + 1 if mark else None
         reason = re.sub(r"\s+", " ", getattr(e, "problem", None) or str(e))
         raise ConfigError([Problem(source, f"invalid YAML: {reason}", line)]) from None
-    return parse(data, source, path)
+    data, overridden = override(data, overrides or {})
+    return parse(data, source, path, overridden)

@@ -33,7 +33,7 @@ class Finder:
 
     def _check_root(self) -> None:
         if not self.root.is_dir():
-            raise ArticleError(self.folder, "articles folder not found")
+            raise ArticleError(self.folder, "articles.folder: no such folder")
 
     def all(self) -> tuple[list[str], list[Problem]]:
         """:func:`find`. Raises ArticleError if the folder is gone (a Finder is kept from

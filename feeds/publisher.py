@@ -39,6 +39,7 @@ class Snapshot:
     files: Mapping[str, File]
     articles: int  # files read that became articles
     problems: tuple[Problem, ...]
+    read: tuple[Article, ...] = ()  # those articles, for counts (feeds.stats)
 
 
 class Publisher:
@@ -111,7 +112,8 @@ class Publisher:
         for problem in problems:
             log.warning("%s", problem)
         articles = len(sources.results) + len(sources.skipped) - len(problems)
-        return Snapshot(config, feeds, files, articles, problems)
+        read = tuple(_articles(sources.results.values()))
+        return Snapshot(config, feeds, files, articles, problems, read)
 
     def resume(self, config: Config, kept: Kept) -> None:
         """Reuse in the next build with ``config`` the files of the documents ``kept`` by

@@ -15,6 +15,7 @@ from feeds.config import Config
 from feeds.errors import FeedsError
 from feeds.parsecache import Track
 from feeds.publisher import Publisher, Snapshot, feed_urls, file_stamp
+from feeds.report import Reporter
 from feeds.watch import QUIET, Watcher
 from feeds.websub import Notifier
 
@@ -143,6 +144,8 @@ class Reloader:
         started = time.monotonic()
         self.rebuilder = Rebuilder(publisher, watch, track)
         self.first = self.rebuilder.first
+        self.reporter = Reporter()  # broken articles and counts, told as they change
+        self.reporter.tell(self.first)
         self.seconds = time.monotonic() - started  # how long the last snapshot handed on took
         self.config: Config = self.first.config  # of the last snapshot handed on
         self.notifier: Notifier | None = None
@@ -228,6 +231,7 @@ class Reloader:
             return
         self.seconds = time.monotonic() - started
         changed = list(self._handle(snapshot))
+        self.reporter.tell(snapshot)
         self.config = snapshot.config
         self.rebuilds += 1
         self.tell_hub(snapshot, changed)

@@ -11,7 +11,7 @@ from feeds.config import Config, TopicFeedSettings
 from feeds.model import Article, Feed, FeedSpec
 
 
-def _rank(article: Article) -> tuple:
+def rank(article: Article) -> tuple:
     """Which of two copies of a story wins: higher quality, then newer, then file name."""
     quality = article.quality if article.quality is not None else float("-inf")
     return (quality, article.published, _reverse(article.source))
@@ -31,24 +31,46 @@ def _grouped(members: list[Member]) -> tuple[tuple[Article, ...], str]:
     items: dict[str, Article] = {}
     for _, article, _ in members:
         current = items.setdefault(article.id, article)
-        if current is not article and _rank(article) > _rank(current):
+        if current is not article and rank(article) > rank(current):
             del items[article.id]  # an older copy wins: it moves down to its place
             items[article.id] = article
     names = Counter(member[2] for member in members)
     return tuple(items.values()), min(names.items(), key=lambda kv: (-kv[1], kv[0]))[0]
 
 
-class _Thresholds:
-    def __init__(self, config: Config):
-        self.min = config.quality.min
-        self.include_missing = config.quality.missing == "include"
-        self.topics = config.quality.topics
-        self.providers = config.quality.providers
+Key = tuple[str, str]  # (kind, key) of a feed
 
-    def passes(self, quality: float | None, override: float | None) -> bool:
+
+class Rules:
+    """Which feeds an article is a candidate for (the configured feeds its topics and
+    provider name), and the quality each of them asks."""
+
+    def __init__(self, config: Config):
+        quality = config.quality
+        self.min = quality.min
+        self.include_missing = quality.missing == "include"
+        self.topics = quality.topics
+        self.providers = quality.providers
+        self._want_all = config.feeds.all
+        self._want_topic = _wanted(config.feeds.topics)
+        self._want_provider = _wanted(config.feeds.providers)
+
+    def passes(self, quality: float | None, limit: float) -> bool:
         if quality is None:
             return self.include_missing
-        return quality >= (self.min if override is None else override)
+        return quality >= limit
+
+    def candidacies(self, article: Article) -> Iterator[tuple[Key, str, float]]:
+        """The feeds ``article`` is a candidate for: each feed's key, the name the article
+        calls it by, and the lowest quality the feed takes."""
+        if self._want_all:
+            yield ("all", ""), "", self.min
+        for topic, slug in zip(article.topics, article.topic_slugs, strict=True):
+            if self._want_topic(slug):
+                yield ("topic", slug), topic, self.topics.get(slug, self.min)
+        domain = article.provider.domain
+        if self._want_provider(domain):
+            yield ("provider", domain), article.provider.name, self.providers.get(domain, self.min)
 
 
 def _wanted(settings: TopicFeedSettings) -> Callable[[str], bool]:
@@ -67,7 +89,6 @@ def select(articles: Iterable[Article], config: Config) -> list[Feed]:
     return selection.feeds()
 
 
-Key = tuple[str, str]  # (kind, key) of a feed
 Member = tuple[tuple, Article, str]  # (_newest_first, article, the name it gives the feed)
 _order = itemgetter(0)
 
@@ -81,10 +102,7 @@ class Selection:
 
     def __init__(self, config: Config):
         self._config = config
-        self._limits = _Thresholds(config)
-        self._want_all = config.feeds.all
-        self._want_topic = _wanted(config.feeds.topics)
-        self._want_provider = _wanted(config.feeds.providers)
+        self._rules = Rules(config)
         # Every copy of every story each feed takes, newest first.
         self._members: dict[Key, list[Member]] = defaultdict(list)
         self._feeds: dict[Key, Feed | None] = {}  # None: too few articles to publish
@@ -114,17 +132,10 @@ class Selection:
 
     def _memberships(self, article: Article) -> Iterator[tuple[Key, str]]:
         """The feeds ``article`` belongs in, with the name it calls each by."""
-        limits = self._limits
-        if self._want_all and limits.passes(article.quality, None):
-            yield ("all", ""), ""
-        for topic, slug in zip(article.topics, article.topic_slugs, strict=True):
-            if self._want_topic(slug) and limits.passes(article.quality, limits.topics.get(slug)):
-                yield ("topic", slug), topic
-        domain = article.provider.domain
-        if self._want_provider(domain) and limits.passes(
-            article.quality, limits.providers.get(domain)
-        ):
-            yield ("provider", domain), article.provider.name
+        passes, quality = self._rules.passes, article.quality
+        for key, name, limit in self._rules.candidacies(article):
+            if passes(quality, limit):
+                yield key, name
 
     def feeds(self) -> list[Feed]:
         """Every feed to publish, in a stable order: all, topics, providers."""
@@ -140,7 +151,7 @@ class Selection:
             if kind == "provider" and len(items) < min_provider:
                 self._feeds[key] = None
             else:
-                self._feeds[key] = Feed(_spec(kind, key[1], name, self._config), items)
+                self._feeds[key] = Feed(feed_spec(kind, key[1], name, self._config), items)
         self._dirty.clear()
         ordered = sorted(self._feeds.items(), key=lambda kv: (_KIND_ORDER[kv[0][0]], kv[0][1]))
         return [feed for _, feed in ordered if feed is not None]
@@ -149,7 +160,7 @@ class Selection:
 _KIND_ORDER = {"all": 0, "topic": 1, "provider": 2}
 
 
-def _spec(kind: str, key: str, name: str, config: Config) -> FeedSpec:
+def feed_spec(kind: str, key: str, name: str, config: Config) -> FeedSpec:
     site = config.site.title
     if kind == "all":
         return FeedSpec("all", "", "All articles", site, config.site.description, "all")

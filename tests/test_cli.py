@@ -17,7 +17,8 @@ def test_build_writes_every_feed_and_reports(site, runner):
     site.write("2.md", article(n=2, topics=["AI", "Robots"]))
     result = runner("build")
     assert result.exit_code == 0, result.output
-    assert "Read 2 article files: 2 published, 0 skipped." in result.stdout
+    counts = "0 broken, 0 below the quality threshold, 0 duplicates; 2 stories published in 4"
+    assert f"Read 2 article files: {counts} feeds." in result.stdout
     files = site.build().files
     assert f"{len(files)} files written, 0 unchanged, 0 removed" in result.stdout
     written = {str(p.relative_to(site.output)) for p in site.output.rglob("*") if p.is_file()}
@@ -53,7 +54,8 @@ def test_a_broken_article_is_reported_and_the_rest_published(site, runner):
     assert result.exit_code == 0
     assert f"{site.articles / 'bad.md'}:3: invalid YAML" in result.stderr
     assert f"{site.articles / 'nodate.md'}: publishedDateTime: missing" in result.stderr
-    assert "1 published, 2 skipped" in result.stdout
+    counts = "2 broken, 0 below the quality threshold, 0 duplicates; 1 stories published"
+    assert counts in result.stdout
     assert len(feedparser.parse((site.output / "all.rss").read_bytes()).entries) == 1
     assert runner("build", "--strict").exit_code == 1
 
@@ -225,3 +227,19 @@ def test_serve_refuses_a_bad_config_before_listening(site, runner):
     assert result.exit_code == 1
     assert "feeds.items" in result.stderr
     assert "Serving" not in result.stderr
+
+
+def test_dash_h_is_help_for_every_command(runner):
+    for command in ([], ["build"], ["serve"], ["check"]):
+        result = runner(*command, "-h")
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith("Usage: ")
+    assert "--host" in runner("serve", "-h").stdout
+
+
+def test_a_missing_articles_folder_names_its_setting(site, runner):
+    site.configure(articles={"folder": "nothere"})
+    result = runner("build")
+    assert result.exit_code == 1
+    assert "articles.folder" in result.stderr
+    assert "nothere" in result.stderr

@@ -75,6 +75,17 @@ def test_unknown_keys_are_errors_with_a_hint(tmp_path):
     assert "did you mean quality.min?" in line
 
 
+def test_a_misspelt_key_is_told_the_nearest_known_one(tmp_path):
+    lines = errors(BASICS.replace("title:", "tittle:"), tmp_path)
+    assert any(
+        line.endswith("site.tittle: unknown setting (did you mean site.title?)") for line in lines
+    )
+    (line,) = errors(BASICS + "feeds: {topic: {enabled: false}}\n", tmp_path)
+    assert "did you mean feeds.topics?" in line
+    (line,) = errors(BASICS + "zebra: 3\n", tmp_path)
+    assert line.endswith("zebra: unknown setting")  # nothing near: no guess
+
+
 def test_required_settings(tmp_path):
     assert [e.split(": ", 1)[1] for e in errors("site: {}\n", tmp_path)] == [
         "site.title: required setting is missing",

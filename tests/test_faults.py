@@ -405,7 +405,10 @@ def _fetch(url: str) -> tuple[int, bytes, str]:
 BREAKAGES = {
     "wrong type": ({"quality": {"min": "high"}}, "quality.min: expected a number"),
     "unknown key": ({"feeds": {"itmes": 5}}, "feeds.itmes"),
-    "missing articles folder": ({"articles": {"folder": "nowhere"}}, "articles folder"),
+    "missing articles folder": (
+        {"articles": {"folder": "nowhere"}},
+        "articles.folder: no such folder",
+    ),
     "bad YAML": ("site: [unclosed\n", "invalid YAML"),
     "config deleted": (None, "config.yaml: cannot read"),
 }

@@ -29,7 +29,7 @@ def test_find_skips_directories_and_links_outside(tmp_path):
 
 
 def test_a_missing_folder_is_an_error(tmp_path):
-    with pytest.raises(ArticleError, match="articles folder not found"):
+    with pytest.raises(ArticleError, match="articles.folder: no such folder"):
         find(tmp_path / "nope", ["*.md"])
 
 

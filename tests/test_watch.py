@@ -137,7 +137,7 @@ def test_a_removed_articles_folder_is_scanned_for_then_watched_again(site, caplo
     shutil.rmtree(site.articles)
 
     assert rebuilder.rebuild() is None  # logged; the caller keeps the last good feeds
-    assert "articles folder not found" in caplog.text
+    assert "articles.folder: no such folder" in caplog.text
     assert rebuilder.watcher is None
 
     site.write("second.md", article(n=2, title="Second"))
@@ -251,7 +251,7 @@ def test_build_watch_writes_what_changes(site):
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)  # on a timeout, killed on the way out
     assert process.returncode == 0, output
-    assert b"2 published" in output
+    assert b"2 stories published" in output
 
 
 @pytest.mark.parametrize("stop", STOPS)
