@@ -163,12 +163,11 @@ class LiveFeeds:
         config = self.publisher.load_config()
         self.publisher.cache.restore(config.output_folder)
         reloader = Reloader(self.publisher, self._swap, watch)
+        old, self.state = self.state, self._state(reloader.first)  # served from now on
         self.metrics.built(reloader.first, reloader.seconds)
-        state = self._state(reloader.first)
-        self._keep(state, self.state)
+        self._keep(self.state, old)
         # The reloader last: only through it can a rebuild swap in a newer state, which the
         # first one must never replace, and save the parse cache while this thread does.
-        self.state = state
         self.reloader = reloader
 
     def _restore(self, config: Config) -> None:

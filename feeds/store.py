@@ -123,10 +123,11 @@ class Store:
 
     def load(self, config: Config) -> Kept | None:
         """What was last saved for ``config`` by this version of the code, if every body
-        is still there; else None."""
+        is still there; else None (and why is logged)."""
         try:
             index = json.loads((self.folder / INDEX).read_bytes())
             if index.get("key") != _key(config):
+                log.info("%s: kept for another config or version: not used", self.folder)
                 return None
             kept = Kept({}, {}, {})
             for path, (media_type, etag, date) in index["files"].items():
@@ -135,9 +136,17 @@ class Store:
                     kept.dates[path] = datetime.fromisoformat(date)
             for path, (fingerprint, paths) in index["docs"].items():
                 kept.docs[path] = (bytes.fromhex(fingerprint), [kept.files[p] for p in paths])
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return None  # none, or not one this code wrote: the feeds are built afresh
-        return kept if self.holds(kept.files.values()) else None
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+            log.warning(
+                "%s: cannot read %s (%s): the feeds are built afresh", self.folder, INDEX, e
+            )
+            return None
+        if not self.holds(kept.files.values()):
+            log.warning("%s: some files kept are gone: the feeds are built afresh", self.folder)
+            return None
+        return kept
 
     def collect(self, *used: Mapping[str, File]) -> int:
         """Remove the bodies none of ``used`` holds; how many were removed."""
