@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from feeds import config as config_module
+from feeds import memory
 from feeds.config import Config
 from feeds.errors import FeedsError, Problem
 from feeds.files import Finder, find, path_order
@@ -63,9 +64,12 @@ class Publisher:
         changed: Collection[str] | None = None,
         keep: bool = True,
     ) -> Snapshot:
-        """See :meth:`_build`, run with the garbage collector paused."""
+        """See :meth:`_build`, run with the garbage collector paused; the memory it freed
+        is given back to the system after it."""
         with paused_gc():
-            return self._build(config, track, changed, keep)
+            snapshot = self._build(config, track, changed, keep)
+        memory.release()
+        return snapshot
 
     def _build(
         self,
