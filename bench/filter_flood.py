@@ -217,16 +217,19 @@ def _get(connection: http.client.HTTPConnection, path: str) -> tuple[int, bytes]
 
 
 def _wait_until_up(port: int, server: subprocess.Popen, deadline: float) -> None:
+    """Until ``GET /healthz`` says the feeds are loaded (the port answers 503 before)."""
     while True:
         if server.poll() is not None:
             raise SystemExit(f"feeds serve exited with {server.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            if _get(connection, "/healthz")[0] == 200:
                 return
         except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit("feeds serve did not start in time") from None
-            time.sleep(0.2)
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("feeds serve did not load in time") from None
+        time.sleep(0.2)
 
 
 def _free_port() -> int:

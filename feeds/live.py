@@ -45,7 +45,7 @@ class State:
 
     snapshot: Snapshot
     # Filtered feeds being rendered: at most serve.filtered_renders at once, counted across
-    # reloads (renders still running on the state before count too: see LiveFeeds._state).
+    # reloads (renders still running on the state before count too: see LiveFeeds._renders).
     renders: threading.BoundedSemaphore
     gzipped: Lru[bytes]  # compressed bodies by ETag, shared by the states that follow
     # Served from the index a previous run left (see feeds.store) while the feeds load:

@@ -20,6 +20,7 @@ from feeds.errors import FeedsError
 from feeds.fastpath import STATE_KEY, FastPath, wants_gzip
 from feeds.filters import ItemFilter, asks_filter
 from feeds.live import LiveFeeds, State, gzipped
+from feeds.lowpriority import LowPriority
 from feeds.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
 from feeds.model import FORMAT_NAMES, Document, Rendered
 from feeds.publisher import Publisher
@@ -34,7 +35,7 @@ RETRY_AFTER = 5  # seconds a reader is asked to wait while the feeds load
 BUSY_RETRY_AFTER = 1  # seconds a client refused a filtered feed is asked to wait
 
 
-def _filtered(state: State, path: str) -> Rendered | None:
+def _filtered(state: State, path: str, low: LowPriority) -> Rendered | None:
     """The feed at ``path`` narrowed by the request's filter parameters, if it has any."""
     if state.restored and path.rpartition(".")[2] in FORMAT_NAMES and asks_filter(request.args):
         raise ServiceUnavailable("the feeds are loading", retry_after=RETRY_AFTER)
@@ -50,22 +51,26 @@ def _filtered(state: State, path: str) -> Rendered | None:
     query = request.query_string.decode()
 
     def render() -> Rendered:
+        config = state.snapshot.config
+        renderer = Renderer(config)
+        items = state.words().apply(item_filter, feed, config.feeds.items)
+        self_url = f"{renderer.url(feed.spec.path, fmt)}?{query}"
+        return renderer.render_as(Document(feed, items, feed.spec.path), fmt, self_url)
+
+    def render_bounded() -> Rendered:
         # Refused at once past the bound, not queued: waiting requests would hold the
-        # threads that plain feeds are answered on.
+        # threads that plain feeds are answered on. Rendered on a thread of low priority,
+        # so that the plain feeds' request threads get the CPU first.
         if not state.renders.acquire(blocking=False):
             raise ServiceUnavailable("busy with filtered feeds", retry_after=BUSY_RETRY_AFTER)
         try:
-            config = state.snapshot.config
-            renderer = Renderer(config)
-            items = state.words().apply(item_filter, feed, config.feeds.items)
-            self_url = f"{renderer.url(feed.spec.path, fmt)}?{query}"
-            return renderer.render_as(Document(feed, items, feed.spec.path), fmt, self_url)
+            return low.run(render)
         finally:
             state.renders.release()
 
     # The body's self link is the whole query, so that is the key, not the filter alone:
     # else ``?limit=5`` got the bytes first rendered for ``?limit=5&_=1``.
-    return state.filtered.get_or_make((path, query), render)
+    return state.filtered.get_or_make((path, query), render_bounded)
 
 
 def create_app(config_path: str | Path = "config.yaml", background: bool = False) -> Flask:
@@ -76,6 +81,7 @@ def create_app(config_path: str | Path = "config.yaml", background: bool = False
     app = Flask(__name__)
     live = LiveFeeds(Publisher(config_path, stored=True), background=background)
     app.extensions["feeds"] = live
+    low = LowPriority()  # where filtered feeds are rendered
     app.wsgi_app = FastPath(app.wsgi_app, live)  # type: ignore[method-assign]  # Flask's way
 
     @app.errorhandler(HTTPException)
@@ -113,7 +119,7 @@ def create_app(config_path: str | Path = "config.yaml", background: bool = False
         state = request.environ.get(STATE_KEY) or live.current()
         if state is None:  # never a partial set of feeds: none until the first load is done
             raise ServiceUnavailable(retry_after=RETRY_AFTER)
-        rendered = _filtered(state, path) or state.snapshot.files.get(path)
+        rendered = _filtered(state, path, low) or state.snapshot.files.get(path)
         if rendered is None:
             raise NotFound()
         compress = wants_gzip(request.headers.get("Accept-Encoding", ""))
