@@ -188,6 +188,9 @@ class LiveFeeds:
         while True:
             try:
                 self._load(watch)
+                # This thread runs in the process that serves: follow the changes from now,
+                # not from the first request that needs the feeds.
+                self.current()
                 return
             except FeedsError as e:
                 log.error("cannot load the feeds (trying again in %s s): %s", RETRY, e)
