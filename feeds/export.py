@@ -97,7 +97,7 @@ def _update(target: Path, body: bytes) -> bool:
             return False
     except FileNotFoundError:
         target.parent.mkdir(parents=True, exist_ok=True)
-    _write(target, body)
+    write_atomically(target, body)
     return True
 
 
@@ -113,7 +113,7 @@ def _update_gzip(target: Path, body: bytes, changed: bool) -> bool:
             os.utime(gz, ns=(mtime, mtime))
         return False
     # mtime=0 and no file name in the header: the same body always gives the same bytes.
-    _write(gz, gzip.compress(body, 9, mtime=0), mtime)
+    write_atomically(gz, gzip.compress(body, 9, mtime=0), mtime)
     return True
 
 
@@ -124,11 +124,14 @@ def _decompresses_to(gz: Path, body: bytes) -> bool:
         return False
 
 
-def _write(target: Path, body: bytes, mtime_ns: int | None = None) -> None:
-    """Replace ``target`` atomically: readers see the old bytes or the new, never a part."""
+def write_atomically(
+    target: Path, body: bytes, mtime_ns: int | None = None, temp_prefix: str = _TEMP_PREFIX
+) -> None:
+    """Replace ``target`` atomically: readers see the old bytes or the new, never a part.
+    The temporary file's name starts with ``temp_prefix``."""
     temp = None
     try:
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=_TEMP_PREFIX, suffix=".tmp")
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(body)
         os.chmod(temp, 0o644)

@@ -22,7 +22,7 @@ from feeds.publisher import Publisher, Snapshot
 from feeds.rebuild import Reloader
 from feeds.render import FORMATS, Format, paginate
 from feeds.search import WordIndex
-from feeds.store import STORE, Store
+from feeds.store import Store
 
 if TYPE_CHECKING:
     from feeds.fastpath import Replies
@@ -175,7 +175,7 @@ class LiveFeeds:
         first load is done (and reuse them there)."""
         if not self.publisher.stored:
             return
-        kept = Store(config.output_folder / STORE).load(config)
+        kept = Store.of(config).load(config)
         if kept is None:
             return
         snapshot = Snapshot(config, (), MappingProxyType(kept.files), 0, ())
@@ -240,7 +240,7 @@ class LiveFeeds:
             return
         self.publisher.cache.save(folder)
         if self.publisher.stored:
-            store = Store(folder / STORE)
+            store = Store.of(snapshot.config)
             docs = self.publisher.documents()
             store.save(snapshot.config, snapshot.files, state.dates, docs)
             store.collect(snapshot.files, old.snapshot.files if old else {})

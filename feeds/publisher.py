@@ -25,7 +25,7 @@ from feeds.parsecache import ArticleCache, Stamp, Track
 from feeds.render import Renderer
 from feeds.reuse import Done, LazyFiles, PreviousBuild
 from feeds.select import Selection
-from feeds.store import STORE, Kept, Store
+from feeds.store import Kept, Store
 from feeds.watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class Publisher:
         files: Mapping[str, File]
         if keep:
             previous = self._previous
-            previous.start(config, Store(config.output_folder / STORE) if self.stored else None)
+            previous.start(config, Store.of(config) if self.stored else None)
             rendered = [*previous.render_feeds(renderer, feeds)]
             rendered += render_pages(feeds, renderer, previous)
             files = MappingProxyType(
@@ -122,7 +122,7 @@ class Publisher:
     def resume(self, config: Config, kept: Kept) -> None:
         """Reuse in the next build with ``config`` the files of the documents ``kept`` by
         an earlier process, where they are unchanged (a stored publisher only)."""
-        store = Store(config.output_folder / STORE)
+        store = Store.of(config)
         done = {p: Done(None, None, fp, list(files)) for p, (fp, files) in kept.docs.items()}
         self._previous.resume(config, store, done)
 

@@ -9,16 +9,13 @@ store; each removes only what neither its current files nor its previous ones us
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +23,7 @@ from pathlib import Path
 import feeds
 from feeds.config import Config
 from feeds.errors import OutputError
+from feeds.export import write_atomically
 from feeds.model import File
 
 log = logging.getLogger(__name__)
@@ -74,6 +72,11 @@ class Store:
     """The bodies under ``folder``, each in a file named by its ETag; and the index."""
 
     folder: Path
+
+    @classmethod
+    def of(cls, config: Config) -> Store:
+        """The store in ``config``'s output folder."""
+        return cls(config.output_folder / STORE)
 
     def put(self, file: File) -> Stored:
         """Keep ``file``'s body (unless it is kept already); the file that reads it."""
@@ -176,23 +179,16 @@ def _bodies(folder: Path) -> Iterable[Path]:
 
 
 def _write(target: Path, body: bytes) -> None:
-    """Write ``target`` whole or not at all (a temporary file renamed over it)."""
+    # Temporary files of its own kind: `feeds build` removes the export's leftovers from
+    # the whole output folder, where a server may be writing these.
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=_TEMP_PREFIX)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(body)
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomically(target, body, temp_prefix=_TEMP_PREFIX)
 
 
 def _key(config: Config) -> str:
     """What the stored files of ``config`` depend on besides the articles: every setting,
     and the code and libraries that render them."""
-    settings = repr(dataclasses.replace(config, path=Path()))
+    settings = repr(replace(config, path=Path()))
     return hashlib.blake2b(f"{settings}\n{_code()}".encode()).hexdigest()
 
 
