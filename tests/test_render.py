@@ -43,6 +43,29 @@ def test_every_corpus_feed_is_well_formed_with_unique_ids(corpus_build):
         ElementTree.fromstring(rendered.body)  # also plain XML
 
 
+@pytest.mark.parametrize(
+    ("extension", "tag", "id_tag"), [("rss", "item", "guid"), ("atom", "entry", "id")]
+)
+def test_an_article_has_the_same_item_bytes_in_every_feed_that_holds_it(
+    corpus_build, extension, tag, id_tag
+):
+    """An article's entry is built once and reused in each of its feeds: every copy is the
+    same bytes (no namespace declared again, no field lost) wherever it lands."""
+    seen: dict[bytes, bytes] = {}
+    shared = 0
+    for path, rendered in corpus_build.files.items():
+        if not path.endswith("." + extension):
+            continue
+        for item in re.findall(
+            rb"<%s>.*?</%s>" % (tag.encode(), tag.encode()), rendered.body, re.S
+        ):
+            assert b"xmlns" not in item, path
+            key = re.search(rb"<%s[^>]*>([^<]+)</" % id_tag.encode(), item).group(1)
+            shared += key in seen
+            assert seen.setdefault(key, item) == item, (path, key)
+    assert shared > len(seen)  # most articles are in several feeds
+
+
 def test_no_secured_text_anywhere(corpus_build, corpus):
     secrets = set()
     for path in corpus.iterdir():
