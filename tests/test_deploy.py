@@ -231,6 +231,21 @@ def test_filtered_feeds_pass_through_the_proxy(site, tmp_path, world_readable):
         assert [e.title for e in found] == ["Café crème for robots"]
 
 
+def test_the_proxy_limits_filtered_requests_per_client_and_never_plain_ones(
+    site, tmp_path, world_readable
+):
+    write_articles(site)
+    with proxied(site, tmp_path, world_readable / "nginx") as (_, proxy):
+        filtered = [get(proxy + f"all.atom?q=robots&limit={n % 50 + 1}") for n in range(60)]
+        plain = [get(proxy + "topics/ai.rss") for _ in range(60)]
+    refused = [a for a in filtered if a.status == 429]
+    # 60 in a row are far beyond 5 a second with bursts of 20; the first ones got through.
+    assert filtered[0].status == 200 and refused
+    assert {a.status for a in filtered} == {200, 429}
+    assert all(a.headers["Retry-After"] == "1" for a in refused)
+    assert {a.status for a in plain} == {200}
+
+
 def test_through_the_proxy_an_expired_feed_is_revalidated_and_a_change_shows(
     site, tmp_path, world_readable
 ):
