@@ -274,25 +274,77 @@ def pinned(cpu: int) -> list[str]:
 
 
 def head(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+    status, found, _ = fetch(url, headers)
+    return status, found
+
+
+def fetch(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """GET: status, headers (names title-cased: granian sends them in lower case), body."""
     request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
-            return response.status, dict(response.headers)
+            body = response.read()
+            status, found = response.status, response.headers
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers)
+        with e:
+            body, status, found = e.read(), e.code, e.headers
+    return status, {name.title(): value for name, value in found.items()}, body
 
 
-def wait_up(url: str, proc: subprocess.Popen, timeout: float) -> float:
+def check_answers(url: str, expected: bytes) -> tuple[str, dict[str, int], str]:
+    """What ``url`` answers the benchmark's two requests (gzip GET, then If-None-Match with
+    its ETag): the ETag, the bytes each answer takes on the wire (headers included, as wrk
+    counts them), and what is wrong with them ("" if nothing): the gzip GET must be a 200,
+    gzipped, of the same feed bytes as ``expected``; the conditional one a 304."""
+    status, headers, body = fetch(url, {"Accept-Encoding": "gzip"})
+    etag = headers.get("Etag", "")
+    again, again_headers, again_body = fetch(
+        url, {"Accept-Encoding": "gzip", "If-None-Match": etag}
+    )
+    wrong = []
+    if status != 200 or headers.get("Content-Encoding") != "gzip":
+        wrong.append(f"gzip GET gave {status} {headers.get('Content-Encoding')}")
+    elif gzip.decompress(body) != expected:
+        wrong.append("gzip GET gave other bytes than feeds serve's feed")
+    if again != 304:
+        wrong.append(f"If-None-Match gave {again}")
+    sizes = {
+        "200 gzip": len(body) + _header_bytes(headers),
+        "304 If-None-Match": len(again_body) + _header_bytes(again_headers),
+    }
+    return etag, sizes, "; ".join(wrong)
+
+
+def _header_bytes(headers: dict[str, str]) -> int:
+    return sum(len(k) + len(v) + 4 for k, v in headers.items()) + len("HTTP/1.1 200 OK\r\n\r\n")
+
+
+def wrong_run(result: dict, size: int) -> str:
+    """What was wrong with a wrk run's answers, "" if nothing: every one must have the
+    status and about the size of the answer checked before the run (a 404 page or a 304
+    instead of the 200 is told by its size)."""
+    if not result["requests"]:
+        return "no answers"
+    if result["errors"] or result["bad_statuses"]:
+        return f"{result['errors']} socket errors, {result['bad_statuses']} 4xx/5xx answers"
+    per_answer = result["bytes"] / result["requests"]
+    if abs(per_answer - size) > 100 + size * 0.02:
+        return f"{per_answer:.0f} bytes per answer, expected about {size}"
+    return ""
+
+
+def wait_up(url: str, proc: subprocess.Popen, timeout: float, ready: int | None = None) -> float:
+    """Seconds until ``url`` answers (with the status ``ready``, if given)."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
         try:
-            head(url, {})
-            return time.monotonic() - start
+            if ready in (None, head(url, {})[0]):
+                return time.monotonic() - start
         except OSError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
@@ -355,7 +407,7 @@ def bench_serving(
     log("== serving")
     ports = {k: free_port() for k in ("feeds", "static", "static-gz", "proxy")}
     procs: dict[str, subprocess.Popen] = {}
-    results: dict = {"targets": {}, "notes": []}
+    results: dict = {"targets": {}, "problems": []}
     try:
         # Bring the export up to date with the articles (the last timed build had one more).
         subprocess.run(
@@ -387,7 +439,9 @@ def bench_serving(
             ROOT=str(work / "export-gz"),
             PORT=str(ports["static-gz"]),
         )
-        startup = wait_up(f"http://127.0.0.1:{ports['feeds']}/", procs["feeds"], START_TIMEOUT)
+        # Until its first complete load feeds serve answers 503: /healthz says when it is done.
+        health = f"http://127.0.0.1:{ports['feeds']}/healthz"
+        startup = wait_up(health, procs["feeds"], START_TIMEOUT, ready=200)
         results["feeds_startup_s"] = round(startup, 1)
         log(f"  feeds serve answered after {startup:.1f} s")
         procs["proxy"] = start_nginx(
@@ -405,19 +459,13 @@ def bench_serving(
             "static-gz": "nginx static export, gzip_static (.gz made by the bench)",
             "proxy": "nginx proxy_cache in front of feeds serve",
         }
+        expected = fetch(f"http://127.0.0.1:{ports['feeds']}/{FEED_PATH}", {})[2]
         for key, port in ports.items():
             url = f"http://127.0.0.1:{port}/{FEED_PATH}"
-            status, headers = head(url, {"Accept-Encoding": "gzip"})
-            # Header names are case-insensitive: granian sends them in lower case.
-            headers = {name.title(): value for name, value in headers.items()}
-            etag = headers.get("Etag", "")
-            check, _ = head(url, {"Accept-Encoding": "gzip", "If-None-Match": etag})
-            results["targets"][key] = {"label": labels[key], "etag": etag, "cases": {}}
-            if status != 200 or headers.get("Content-Encoding") != "gzip" or check != 304:
-                results["notes"].append(
-                    f"{key}: gzip GET gave {status} {headers.get('Content-Encoding')}, "
-                    f"If-None-Match gave {check}"
-                )
+            target = results["targets"][key] = {"label": labels[key], "cases": {}}
+            target["etag"], target["sizes"], wrong = check_answers(url, expected)
+            if wrong:
+                results["problems"].append(f"{labels[key]}: {wrong}")
             wrk(url, 1, connections, {"BENCH_ACCEPT_ENCODING": "gzip"})  # warm-up, not kept
 
         cases = {
@@ -436,16 +484,24 @@ def bench_serving(
                     target = results["targets"][key]
                     url = f"http://127.0.0.1:{ports[key]}/{FEED_PATH}"
                     result = wrk(url, seconds, connections, env_of(target))
+                    result["wrong"] = wrong_run(result, target["sizes"][case])
+                    if result["wrong"]:
+                        results["problems"].append(f"{case}, {target['label']}: {result['wrong']}")
                     runs.setdefault((case, key), []).append(result)
                     log(
                         f"  {case:18} {key:9} {result['rps']:9.0f} req/s  p99 "
-                        f"{result['p99_us'] / 1000:7.2f} ms  {result['statuses']}"
+                        f"{result['p99_us'] / 1000:7.2f} ms  {result['wrong'] or 'answers ok'}"
                     )
         for (case, key), results_of in runs.items():
             middle = sorted(results_of, key=lambda r: r["rps"])[len(results_of) // 2]
             pairs = zip(runs[(case, "feeds")], results_of, strict=True)
-            ratios = [ours["rps"] / theirs["rps"] for ours, theirs in pairs if theirs["rps"]]
-            middle["ratio"] = statistics.median(ratios) if ratios else 0
+            # A ratio only from rounds where both servers gave the right answers throughout.
+            ratios = [
+                ours["rps"] / theirs["rps"]
+                for ours, theirs in pairs
+                if not ours["wrong"] and not theirs["wrong"]
+            ]
+            middle["ratio"] = statistics.median(ratios) if len(ratios) == len(results_of) else None
             middle["ratios"] = ratios
             results["targets"][key]["cases"][case] = middle
     finally:
@@ -610,7 +666,7 @@ def report(builds: list[dict], serving: dict | None, info: dict[str, str], repea
             "servers on CPU 0 and wrk on CPU 1. feeds serve answered "
             f"{serving['feeds_startup_s']} s after start.",
             "",
-            "| case | server | req/s | p50 ms | p99 ms | statuses | feeds/this (req/s) "
+            "| case | server | req/s | p50 ms | p99 ms | answers | feeds/this (req/s) "
             "| per round |",
             "|---|---|---:|---:|---:|---|---:|---|",
         ]
@@ -620,12 +676,16 @@ def report(builds: list[dict], serving: dict | None, info: dict[str, str], repea
                 rounds = " ".join(f"{x:.2f}" for x in r["ratios"])
                 lines.append(
                     f"| {case} | {target['label']} | {r['rps']:,.0f} | {r['p50_us'] / 1000:.2f} "
-                    f"| {r['p99_us'] / 1000:.2f} | {r['statuses']} | {r['ratio']:.2f} "
+                    f"| {r['p99_us'] / 1000:.2f} | {r['wrong'] or 'ok'} | {ratio(r)} "
                     f"| {rounds} |"
                 )
-        for note in serving["notes"]:
-            lines.append(f"\nNote: {note}")
+        for problem in serving["problems"]:
+            lines.append(f"\nWrong answers, no ratio printed from them: {problem}")
     return "\n".join(lines) + "\n"
+
+
+def ratio(row: dict) -> str:
+    return "refused: wrong answers" if row["ratio"] is None else f"{row['ratio']:.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -670,6 +730,10 @@ def main(argv: list[str] | None = None) -> int:
 
     work = args.work or Path(tempfile.mkdtemp(prefix="feeds-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    # Run as root, nginx's workers are `nobody`: they must get through to the export and
+    # to their own cache (mkdtemp makes a folder only its owner may enter: every nginx
+    # row answered 404 or 500).
+    work.chmod(0o755)
     work = work.resolve()
     log(f"work folder: {work}")
     if args.at:
@@ -711,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.work is None and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return 1 if serving and serving["problems"] else 0
 
 
 if __name__ == "__main__":
