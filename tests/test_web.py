@@ -397,3 +397,16 @@ def test_nothing_below_web_and_cli_imports_flask_or_click():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout == "[]\n"
+
+
+@pytest.mark.parametrize("path", ["/all.rss", "/all.atom", "/all.json", "/feeds.opml"])
+def test_feeds_may_be_read_by_any_web_page(client, path):
+    """Browser-based readers fetch feeds from other origins: every answer says they may, the
+    app's and the replayed, a 304, and a filtered feed's; a page does not."""
+    first = client.get(path)  # recorded, then replayed
+    again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    filtered = client.get(path + "?limit=1") if path != "/feeds.opml" else first
+    for response in [first, client.get(path), again, filtered]:
+        assert response.headers["Access-Control-Allow-Origin"] == "*", path
+    assert again.status_code == 304
+    assert "Access-Control-Allow-Origin" not in client.get("/all.html").headers
