@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import html
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -194,6 +195,12 @@ class ExtraLinks(BaseExtension):
         return rss
 
     def extend_atom(self, feed):
+        # The site's link first: some readers (a popular JavaScript parser among them) take
+        # the first link of a feed for its site.
+        links = feed.findall("link")
+        site = next((link for link in links if link.get("rel") == "alternate"), None)
+        if site is not None and site is not links[0]:
+            links[0].addprevious(site)
         self._mark(feed)
         return feed
 
@@ -207,16 +214,34 @@ class _Entry(FeedEntry):
     that holds it: building is most of the time feedgen takes, copying a small part. A copy
     is kept only while the renderer has documents left that need it."""
 
-    def __init__(self, uses: Mapping[int, int], key: int) -> None:
+    def __init__(self, uses: Mapping[int, int], key: int, article: Article) -> None:
         super().__init__()
         self._uses, self._key = uses, key  # the renderer's count of documents left that hold it
+        self._article = article
         self._built: dict[str, etree._Element] = {}
 
     def rss_entry(self, extensions: bool = True) -> etree._Element:
-        return self._element("rss", super().rss_entry, extensions)
+        return self._element("rss", self._rss_entry, extensions)
 
     def atom_entry(self, extensions: bool = True) -> etree._Element:
-        return self._element("atom", super().atom_entry, extensions)
+        return self._element("atom", self._atom_entry, extensions)
+
+    def _rss_entry(self, extensions: bool) -> etree._Element:
+        entry = super().rss_entry(extensions)
+        if self._article.excerpt:
+            # RSS's description is HTML: the plain-text excerpt ("Tom & Jerry <b>") is
+            # escaped as HTML, then (by lxml) as XML.
+            entry.find("description").text = html.escape(self._article.excerpt, quote=False)
+        return entry
+
+    def _atom_entry(self, extensions: bool) -> etree._Element:
+        entry = super().atom_entry(extensions)
+        # The provider as Atom's source, with the id and updated date it needs: its home page,
+        # and (its own feed unknown) the article's date.
+        source = entry.find("source")
+        etree.SubElement(source, "id").text = self.source()["url"]
+        etree.SubElement(source, "updated").text = self._article.published.isoformat()
+        return entry
 
     def _element(
         self, fmt: str, build: Callable[[bool], etree._Element], extensions: bool
@@ -230,7 +255,7 @@ class _Entry(FeedEntry):
 
 
 def _entry(article: Article, uses: Mapping[int, int]) -> _Entry:
-    fe = _Entry(uses, id(article))
+    fe = _Entry(uses, id(article), article)
     fe.load_extension("media")
     fe.load_extension("dc", atom=False)
     fe.guid(article.id, permalink=True)

@@ -15,6 +15,8 @@ from feeds.web import create_app
 
 from .conftest import BASE_URL, FAST_DUMPER, Site, article
 
+ATOM = "http://www.w3.org/2005/Atom"
+
 
 @pytest.fixture(scope="module")
 def corpus_build(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> Snapshot:
@@ -148,7 +150,23 @@ def test_markup_is_escaped_and_bad_characters_dropped(site):
     assert b"<script>" not in body and b"<b>" not in body
     (item,) = ElementTree.fromstring(body).iter("item")
     assert item.findtext("title") == "<script>alert(1)</script> & friends"
-    assert item.findtext("description") == "]]> <b>bold</b>"
+    # RSS description is HTML: the plain-text excerpt is escaped as HTML, then as XML.
+    assert item.findtext("description") == "]]&gt; &lt;b&gt;bold&lt;/b&gt;"
+    (entry,) = feedparser.parse(body).entries
+    assert entry.summary == "]]&gt; &lt;b&gt;bold&lt;/b&gt;"  # feedparser keeps it as HTML
+
+
+def test_atom_links_its_site_first_and_names_each_source_with_an_id_and_a_date(site):
+    """A popular JavaScript parser takes a feed's first link for the site's; the W3C
+    validator wants id and updated in every atom:source."""
+    site.write("1.md", article())
+    atom = ElementTree.fromstring(site.feed("all.atom"))
+    links = atom.findall(f"{{{ATOM}}}link")
+    assert [link.get("rel") for link in links] == ["alternate", "self"]
+    source = atom.find(f"{{{ATOM}}}entry/{{{ATOM}}}source")
+    assert source.findtext(f"{{{ATOM}}}id") == "https://example.com/"
+    assert source.findtext(f"{{{ATOM}}}updated") == "2023-06-01T10:00:00+00:00"
+    assert feedparser.parse(site.feed("all.atom")).feed.link == "https://feeds.example.org/"
 
 
 def test_feed_titles_and_paths(site):
