@@ -81,6 +81,7 @@ class Renderer:
         self.base_url = config.site.base_url
         self.formats = [FORMATS[name] for name in config.feeds.formats]
         self.hub = config.websub.hub
+        self.full = config.feeds.content == "full"  # items carry their bodies
         self.ttl = math.ceil(config.feeds.max_age / 60)
         self._entries: dict[int, _Entry] = {}  # by id() of the article
         self._uses: dict[int, int] = {}  # documents left to render that hold the article
@@ -160,6 +161,12 @@ class Renderer:
         fg.generator("feeds", __version__)
         fg.ttl(self.ttl)
         fg.extra_links.archive = doc.archive
+        icon, logo = self.config.feed_images(doc.feed.spec)
+        if icon:
+            fg.icon(icon)
+        if logo or icon:
+            fg.image(logo or icon)  # RSS's image (readers show it wide or square)
+        fg.extra_links.logo = bool(logo)  # feedgen makes the RSS image Atom's logo too
         if doc.items:
             fg.updated(doc.items[0].published)  # also lastBuildDate: never the build time
         for article in doc.items:
@@ -170,17 +177,19 @@ class Renderer:
         """The article's feedgen entry, made when a document first needs it."""
         entry = self._entries.get(id(article))
         if entry is None:
-            entry = self._entries[id(article)] = _entry(article, self._uses)
+            entry = self._entries[id(article)] = _entry(article, self._uses, self.full)
         return entry
 
 
 class ExtraLinks(BaseExtension):
     """What feedgen leaves out of RSS: atom:link rel=hub and the RFC 5005 archive links,
-    and the fh:archive marker of an archive page (in Atom too)."""
+    and the fh:archive marker of an archive page (in Atom too); and in Atom, the site's
+    link first and no logo but a wide one."""
 
     def __init__(self) -> None:
         self.links: list[tuple[str, str]] = []
         self.archive = False
+        self.logo = False  # Atom keeps feedgen's logo (the RSS image): it is a wide one
 
     def extend_ns(self) -> dict[str, str]:
         return {"fh": HISTORY_NS} if self.archive else {}
@@ -201,6 +210,9 @@ class ExtraLinks(BaseExtension):
         site = next((link for link in links if link.get("rel") == "alternate"), None)
         if site is not None and site is not links[0]:
             links[0].addprevious(site)
+        logo = feed.find("logo")
+        if logo is not None and not self.logo:
+            feed.remove(logo)
         self._mark(feed)
         return feed
 
@@ -254,7 +266,7 @@ class _Entry(FeedEntry):
         return copy.deepcopy(self._built[fmt])
 
 
-def _entry(article: Article, uses: Mapping[int, int]) -> _Entry:
+def _entry(article: Article, uses: Mapping[int, int], full: bool) -> _Entry:
     fe = _Entry(uses, id(article), article)
     fe.load_extension("media")
     fe.load_extension("dc", atom=False)
@@ -265,8 +277,8 @@ def _entry(article: Article, uses: Mapping[int, int]) -> _Entry:
     fe.updated(article.published)
     if article.excerpt:
         fe.summary(article.excerpt)
-    if article.related:
-        fe.content(content_html(article), type="html")
+    if content := content_html(article, full):
+        fe.content(content, type="html")
     for topic in article.topics:
         fe.category(term=topic)
     provider = article.provider
@@ -285,7 +297,8 @@ def _entry(article: Article, uses: Mapping[int, int]) -> _Entry:
 
 
 def _json_feed(renderer: Renderer, doc: Document, fmt: Format, self_url: str) -> bytes:
-    return json_feed(doc, renderer.config, self_url, renderer.links(doc, fmt, self_url))
+    links = renderer.links(doc, fmt, self_url)
+    return json_feed(doc, renderer.config, self_url, links, renderer.full)
 
 
 _RENDERERS: dict[str, Callable[[Renderer, Document, Format, str], bytes]] = {
