@@ -11,13 +11,15 @@ the pure-Python Markdown parsers (``bench/RESULTS.md``).
 from __future__ import annotations
 
 import copy
+import ctypes
+import ctypes.util
 import html
 import json
 import re
 from collections.abc import Iterable
 
-import cmarkgfm
 import nh3
+from cmarkgfm import cmark
 from cmarkgfm.cmark import Options
 from lxml import etree
 from lxml import html as lxml_html
@@ -42,7 +44,19 @@ _ATTRIBUTES = copy.deepcopy(nh3.ALLOWED_ATTRIBUTES)
 for _names in _ATTRIBUTES.values():
     _names.discard("cite")  # a URL that ammonia does not check
 _SCHEMES = {"http", "https", "mailto"}
-_OPTIONS = Options.CMARK_OPT_UNSAFE  # raw HTML is kept for the sanitiser to judge
+# Raw HTML is kept for the sanitiser to judge; code blocks' language as GitHub writes it.
+_OPTIONS = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_GITHUB_PRE_LANG
+_GFM = ("table", "autolink", "tagfilter", "strikethrough", "tasklist")  # GitHub's extensions
+_LIB, _FFI = cmark._cmark.lib, cmark._cmark.ffi
+# cmarkgfm's own functions never free the document tree nor the HTML of a call (its issue
+# #53: some 25 KB a body, for good in a server); these free them, from the same library and
+# the C library whose allocator cmark-gfm uses.
+_CMARK = ctypes.CDLL(cmark._cmark.__file__)
+_CMARK.cmark_node_free.argtypes = [ctypes.c_void_p]
+_FREE = ctypes.CDLL(ctypes.util.find_library("c")).free
+_FREE.argtypes = [ctypes.c_void_p]
+cmark.core_extensions_ensure_registered()
+_EXTENSIONS = [cmark.find_syntax_extension(name) for name in _GFM]
 # Elements nested deeper than this are refused: the sanitiser's HTML parser takes time in
 # the square of the depth (1,000 nested divs: 5 ms, 20,000: 2 s); real bodies nest a few.
 MAX_DEPTH = 1000
@@ -77,7 +91,7 @@ def render(markdown: str, url: str, room: int = MAX_CONTENT) -> str:
     cut = len(markdown) > MAX_MARKDOWN
     if cut:  # at the last blank line, which ends a block unless inside a fenced one
         markdown = markdown[: markdown.rfind("\n\n", 0, MAX_MARKDOWN) + 1 or MAX_MARKDOWN]
-    unsafe = cmarkgfm.github_flavored_markdown_to_html(markdown, _OPTIONS)
+    unsafe = _to_html(markdown)
     if unsafe.count("<") > MAX_DEPTH and _depth(unsafe) > MAX_DEPTH:
         raise ValueError(f"elements nested more than {MAX_DEPTH} levels deep")
     cleaner = nh3.Cleaner(
@@ -94,6 +108,33 @@ def render(markdown: str, url: str, room: int = MAX_CONTENT) -> str:
         return _shorten(safe, url, room)
     except etree.LxmlError as e:
         raise ValueError(f"cannot be cut: {e}") from None
+
+
+def _to_html(markdown: str) -> str:
+    """GitHub Flavored Markdown → HTML by cmark-gfm, as cmarkgfm's
+    github_flavored_markdown_to_html makes it, with what it allocates freed."""
+    parser = _LIB.cmark_parser_new(_OPTIONS)
+    try:
+        for extension in _EXTENSIONS:
+            _LIB.cmark_parser_attach_syntax_extension(parser, extension)
+        data = markdown.encode()
+        _LIB.cmark_parser_feed(parser, data, len(data))
+        root = _LIB.cmark_parser_finish(parser)
+        try:
+            extensions = _LIB.cmark_parser_get_syntax_extensions(parser)
+            raw = _LIB.cmark_render_html(root, _OPTIONS, extensions)
+            try:
+                return _FFI.string(raw).decode()
+            finally:
+                _FREE(_address(raw))
+        finally:
+            _CMARK.cmark_node_free(_address(root))
+    finally:
+        _LIB.cmark_parser_free(parser)
+
+
+def _address(pointer: object) -> int:
+    return int(_FFI.cast("uintptr_t", pointer))
 
 
 def _depth(html: str) -> int:

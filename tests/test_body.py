@@ -3,6 +3,7 @@ absolute, and the cut of long bodies."""
 
 from __future__ import annotations
 
+import os
 import time
 from html.parser import HTMLParser
 
@@ -155,3 +156,22 @@ def test_a_body_nested_too_deep_is_refused_at_once(markdown):
     with pytest.raises(ValueError):
         body.render(markdown, URL)
     assert time.monotonic() - started < 2
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux's /proc")
+def test_rendering_does_not_leak_memory():
+    """cmarkgfm's own functions leak the document and the HTML of every call (some 500 KB
+    for this body): 500 bodies held 260 MiB."""
+    markdown = "\n\n".join(
+        f"Paragraph {k} with *emphasis* and a [link](x/{k})." for k in range(300)
+    )
+    body.render(markdown, URL)
+    before = resident()
+    for _ in range(500):
+        body.render(markdown, URL)
+    assert resident() - before < 15 * 2**20
+
+
+def resident() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
