@@ -1,7 +1,8 @@
 """Write N synthetic article files shaped like the everyday-ai corpus, for benchmarks.
 
 The shape follows ``shared/corpus/everyday-ai/README.md``: every file has YAML front
-matter between ``---`` lines and an empty body; ``images`` in ~79% of files, ``quality``
+matter between ``---`` lines and an empty body (with ``--bodies``, a Markdown body of some
+3-6 KB); ``images`` in ~79% of files, ``quality``
 in ~62% (0-170, median ~54, with ``heat`` and ``published`` beside it), ``originalUrl``
 in ~60%, ``related`` in ~33% (1-18 entries), a ``secured`` blob in all; topics from the
 corpus' topic names, always including "AI"; provider domains from a Zipf-like long tail
@@ -211,8 +212,10 @@ def _image(rng: random.Random, host: str, title: str, indent: str) -> list[str]:
 class Generator:
     """Makes article texts one by one; all randomness comes from one seeded Random."""
 
-    def __init__(self, count: int, seed: int):
+    def __init__(self, count: int, seed: int, bodies: bool = False):
         self.rng = random.Random(seed)
+        # Bodies draw from a Random of their own: the front matter is the same either way.
+        self.body_rng = random.Random(seed + 1) if bodies else None
         self.text = Text(self.rng)
         self.providers = _providers(self.rng, max(10, count // 18))
         self.draw_provider = Weighted(self.providers, _zipf_weights(len(self.providers)))
@@ -310,7 +313,38 @@ class Generator:
         if rng.random() < 0.33:
             lines += ["", *self.related(when)]
         lines += ["", f'secured: "{_secured(rng)}"', "---", ""]
+        if self.body_rng:
+            lines.append(self.body(self.body_rng))
         return file_name, "\n".join(lines)
+
+    def body(self, rng: random.Random) -> str:
+        """A Markdown body shaped like a news story: 4 to 12 paragraphs (some 3-6 KB in
+        all) with emphasis, links (some relative), sometimes a heading, a list, an image,
+        a quote, a table or a code block."""
+        text = self.text
+        blocks = []
+        for k in range(rng.randint(4, 12)):
+            words = text.cut(rng, 250, 700).split(" ")
+            at = rng.randrange(len(words))
+            words[at] = rng.choice(
+                [f"*{words[at]}*", f"**{words[at]}**", f"[{words[at]}](../related-{k}/)",
+                 f"[{words[at]}](https://example.org/{k})", f"`{words[at]}`"]
+            )  # fmt: skip
+            blocks.append(" ".join(words) + ".")
+            roll = rng.random()
+            if roll < 0.08:
+                blocks.append(f"## {text.title(rng)}")
+            elif roll < 0.16:
+                blocks.append("\n".join(f"- {text.cut(rng, 20, 80)}" for _ in range(3)))
+            elif roll < 0.22:
+                blocks.append(f"![{text.cut(rng, 10, 40)}](images/{k}.jpg)")
+            elif roll < 0.26:
+                blocks.append(f"> {text.cut(rng, 60, 200)}")
+            elif roll < 0.28:
+                blocks.append("| model | score |\n|---|---|\n| a | 1 |\n| b | 2 |")
+            elif roll < 0.30:
+                blocks.append("```python\nprint(model.predict(x) < 1)\n```")
+        return "\n\n".join(blocks) + "\n"
 
 
 ADDED_NAME = "2024-06-01-one-more-article-for-the-rebuild-benchmark.md"
@@ -347,10 +381,11 @@ def added_article() -> tuple[str, str]:
     return ADDED_NAME, text
 
 
-def generate(count: int, seed: int, out: Path) -> int:
-    """Write ``count`` files into ``out`` (created; files already there are left); bytes written."""
+def generate(count: int, seed: int, out: Path, bodies: bool = False) -> int:
+    """Write ``count`` files into ``out`` (created; files already there are left), with
+    Markdown bodies if ``bodies``; bytes written."""
     out.mkdir(parents=True, exist_ok=True)
-    gen = Generator(count, seed)
+    gen = Generator(count, seed, bodies)
     total = 0
     for _ in range(count):
         name, text = gen.article()
@@ -366,13 +401,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=10_000, help="number of files (default 10000)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--out", type=Path, required=True, help="folder to write into")
+    parser.add_argument(
+        "--bodies", action="store_true", help="write a Markdown body after the front matter"
+    )
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error("--count must be at least 1")
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"--out {args.out} is not empty")
     start = time.perf_counter()
-    size = generate(args.count, args.seed, args.out)
+    size = generate(args.count, args.seed, args.out, args.bodies)
     print(
         f"wrote {args.count} files ({size / 2**20:.1f} MiB) to {args.out} "
         f"in {time.perf_counter() - start:.1f} s",

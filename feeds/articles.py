@@ -8,6 +8,7 @@ URLs canonical, dates aware UTC, topics slugged, so everything downstream trusts
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import yaml
 from dateutil import parser as dateparser
 from dateutil import tz
 
-from feeds import front_matter
+from feeds import body, front_matter
 from feeds.errors import ArticleError, Problem
 from feeds.model import Article, Image, Provider, Related, quality_number
 from feeds.text import canonical_url, clean, provider_key, show, slugify
@@ -55,7 +56,7 @@ def parse(raw: bytes, source: str) -> Article:
         raise ArticleError(source, f"not UTF-8 text (bad byte at offset {e.start})") from None
     text = text.replace("\r\n", "\n")
     try:
-        meta = front_matter.fields(text)
+        meta, markdown = front_matter.split(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 + _blank_lines_before(text) if mark else None
@@ -68,9 +69,17 @@ def parse(raw: bytes, source: str) -> Article:
     if not meta:
         raise ArticleError(source, "front matter is empty or not a mapping of fields", 1)
     try:
-        return _article(meta, source)
+        article = _article(meta, source)
     except _FieldError as e:
         raise ArticleError(source, f"{e.field}: {e}", _line_of(text, e.field)) from None
+    if not markdown:
+        return article
+    try:
+        # The body and the related articles after it share an item's room for content.
+        room = body.MAX_CONTENT - body.cost(body.related_html(article.related))
+        return replace(article, body=body.render(markdown, article.id, room))
+    except ValueError as e:
+        raise ArticleError(source, f"body: cannot be rendered ({e})") from None
 
 
 class _FieldError(ValueError):
@@ -195,18 +204,22 @@ def _date(value: Any) -> datetime:
 
 
 def _provider(value: Any, url: str) -> Provider:
-    """The provider, keyed by its domain; the article's host stands in for a missing one."""
+    """The provider, keyed by its domain; the article's host stands in for a missing one.
+    Its image is its first with an absolute URL (in the data, relative ones are relative
+    to a site not named)."""
     name = domain = None
+    image: Image | None = None
     if isinstance(value, dict):
         name = _optional_text(value.get("name"))
         domain = provider_key(value["domain"]) if isinstance(value.get("domain"), str) else None
+        image = _first_image(value.get("images"))
     elif isinstance(value, str):
         name = clean(value) or None
     # The URL's host is a valid host name already (canonical_url): it is its own key when
     # dropping its "www." leaves none.
     host = url.split("/")[2].split(":")[0]
     domain = domain or provider_key(host) or host
-    return Provider(name=_shorten(name or domain, MAX_NAME), domain=domain)
+    return Provider(_shorten(name or domain, MAX_NAME), domain, image.url if image else None)
 
 
 def _topics(value: Any) -> tuple[str, ...]:

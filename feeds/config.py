@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import yaml
 
 from feeds.errors import ConfigError, Problem
+from feeds.model import FeedSpec
 from feeds.settings import BY_KEY, SECTIONS, SETTINGS, Invalid, got
 
 T = TypeVar("T")
@@ -33,6 +34,8 @@ class SiteSettings:
     language: str
     base_url: str
     link: str | None
+    icon: str | None
+    logo: str | None
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class FeedSettings:
     formats: tuple[str, ...]
     archives: bool
     max_age: int
+    content: str
     all: bool
     topics: TopicFeedSettings
     providers: ProviderFeedSettings
@@ -107,6 +111,13 @@ class Config:
     @property
     def site_link(self) -> str:
         return self.site.link or self.site.base_url
+
+    def feed_images(self, spec: FeedSpec) -> tuple[str | None, str | None]:
+        """(icon, logo) of a feed: a provider feed's own image as its icon when it has one,
+        else the site's."""
+        if spec.image:
+            return spec.image, None
+        return self.site.icon, self.site.logo
 
     @property
     def articles_folder(self) -> Path:

@@ -38,10 +38,15 @@ def fields(text: str) -> dict[str, Any] | None:
     """The fields of the front matter that ``text`` (an article file's text) starts with, or
     None if it starts with none; {} if it is empty or not a mapping. Raises yaml.YAMLError,
     whose mark's line is 0 at the opening --- line, or RecursionError."""
+    return split(text)[0]
+
+
+def split(text: str) -> tuple[dict[str, Any] | None, str]:
+    """:func:`fields` of ``text``, and the body after its front matter (stripped); the
+    fields are None, and the body "", when ``text`` starts with no front matter."""
     if not _HANDLER.detect(text.lstrip()):
-        return None
-    meta, _ = frontmatter.parse(text, handler=_HANDLER)
-    return meta
+        return None, ""
+    return frontmatter.parse(text, handler=_HANDLER)
 
 
 _SLOW = object()  # _fast_load's answer when the text is PyYAML's to read

@@ -6,15 +6,17 @@ import html
 import json
 from collections.abc import Iterable
 
+from feeds.body import related_html
 from feeds.config import Config
 from feeds.model import Article, Document
 from feeds.text import rfc3339
 
 
 def json_feed(
-    doc: Document, config: Config, self_url: str, links: Iterable[tuple[str, str]]
+    doc: Document, config: Config, self_url: str, links: Iterable[tuple[str, str]], full: bool
 ) -> bytes:
-    """``doc`` as JSON Feed; ``links`` are its (rel, URL) pairs, of which it uses the archive."""
+    """``doc`` as JSON Feed; ``links`` are its (rel, URL) pairs, of which it uses the archive;
+    with ``full``, items carry their bodies."""
     by_rel = dict(links)
     feed: dict = {
         "version": "https://jsonfeed.org/version/1.1",
@@ -24,19 +26,22 @@ def json_feed(
         "description": doc.feed.spec.description,
         "language": config.site.language,
     }
+    icon = config.feed_images(doc.feed.spec)[0]
+    if icon:
+        feed["icon"] = feed["favicon"] = icon
     if "prev-archive" in by_rel:
         feed["next_url"] = by_rel["prev-archive"]  # JSON Feed's next page holds older items
     if config.websub.hub:
         feed["hubs"] = [{"type": "WebSub", "url": config.websub.hub}]
-    feed["items"] = [_item(a) for a in doc.items]
+    feed["items"] = [_item(a, full) for a in doc.items]
     # Compact: with an indent, json falls back to its slow pure-Python encoder.
     return (json.dumps(feed, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
-def _item(article: Article) -> dict:
+def _item(article: Article, full: bool) -> dict:
     item: dict = {"id": article.id, "url": article.id, "title": article.title}
-    if article.related:
-        item["content_html"] = content_html(article)
+    if content := content_html(article, full):
+        item["content_html"] = content
     else:
         item["content_text"] = article.excerpt
     if article.excerpt:
@@ -52,15 +57,13 @@ def _item(article: Article) -> dict:
     return item
 
 
-def content_html(article: Article) -> str:
-    """The excerpt and the related articles as a list of links, escaped: the content of
-    an item with related articles in every format (RSS and Atom use it too)."""
-    esc = html.escape
-    items = "".join(
-        f'<li><a href="{esc(r.url)}">{esc(r.title)}</a>'
-        + (f" ({esc(r.provider)})" if r.provider else "")
-        + "</li>"
-        for r in article.related
-    )
-    summary = f"<p>{esc(article.excerpt)}</p>" if article.excerpt else ""
-    return f"{summary}<p>Related:</p><ul>{items}</ul>"
+def content_html(article: Article, full: bool) -> str | None:
+    """An item's content in every format (RSS and Atom use it too): with ``full``, its body;
+    without a body, its excerpt if it has related articles; then the related articles. None
+    when it has neither body nor related articles."""
+    body = article.body if full else ""
+    if not body and not article.related:
+        return None
+    if not body and article.excerpt:
+        body = f"<p>{html.escape(article.excerpt)}</p>"
+    return body + related_html(article.related)

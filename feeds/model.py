@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 class Provider:
     name: str
     domain: str  # lowercase ASCII (IDN as punycode); the key of the provider's feed
+    image: str | None = None  # the provider's own image (logo or icon), an http(s) URL
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Article:
     related: tuple[Related, ...] = ()
     category: str | None = None
     type: str | None = None
+    body: str = ""  # the Markdown body as safe HTML (feeds.body); "" for none
 
 
 def quality_number(value: Any) -> float:
@@ -85,6 +87,7 @@ class FeedSpec:
     title: str
     description: str
     path: str
+    image: str | None = None  # a provider feed's own image (its provider's), if any
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,14 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import yaml
 import yaml_rs
 
-from feeds import articles, front_matter, model, text
+from feeds import articles, body, front_matter, model, text
 from feeds.articles import read
 from feeds.errors import Problem
 from feeds.model import Article, Image, Provider, Related
@@ -206,11 +207,13 @@ def _read_chunk(paths: Sequence[str]) -> list[Article | Problem]:
 
 @functools.cache  # read when a build needs it, not when any command starts
 def version() -> str:
-    """The parsing code (this module's frozen form included), the YAML parsers and the
-    Python that wrote a cache: any change to them makes it stale."""
-    modules = (articles, front_matter, model, text, sys.modules[__name__])
+    """The parsing code (this module's frozen form included), the YAML, Markdown and HTML
+    parsers and the Python that wrote a cache: any change to them makes it stale."""
+    modules = (articles, body, front_matter, model, text, sys.modules[__name__])
     sources = b"".join(Path(inspect.getfile(m)).read_bytes() for m in modules)
-    parsers = f"{sys.version} {yaml.__version__} {yaml_rs.__version__}"
+    parsers = f"{sys.version} {yaml.__version__} {yaml_rs.__version__} " + " ".join(
+        metadata.version(name) for name in ("cmarkgfm", "nh3", "lxml")
+    )
     return hashlib.blake2b(sources + parsers.encode()).hexdigest()
 
 
@@ -251,7 +254,7 @@ def _freeze(value: Article | Problem) -> tuple:
         value.title,
         value.excerpt,
         (value.published - _EPOCH) // _MICROSECOND,
-        (value.provider.name, value.provider.domain),
+        (value.provider.name, value.provider.domain, value.provider.image),
         value.topics,
         value.topic_slugs,
         value.quality,
@@ -259,6 +262,7 @@ def _freeze(value: Article | Problem) -> tuple:
         tuple((r.title, r.url, r.provider) for r in value.related),
         value.category,
         value.type,
+        value.body,
     )
 
 

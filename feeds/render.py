@@ -8,6 +8,7 @@ the server both publish at the same path.
 from __future__ import annotations
 
 import hashlib
+import html
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ class Renderer:
         self.base_url = config.site.base_url
         self.formats = [FORMATS[name] for name in config.feeds.formats]
         self.hub = config.websub.hub
+        self.full = config.feeds.content == "full"  # items carry their bodies
         self.ttl = math.ceil(config.feeds.max_age / 60)
         self._entries: dict[int, _Entry] = {}  # by id() of the article
         self._uses: dict[int, int] = {}  # documents left to render that hold the article
@@ -158,6 +160,12 @@ class Renderer:
         fg.generator("feeds", __version__)
         fg.ttl(self.ttl)
         fg.extra_links.archive = doc.archive
+        icon, logo = self.config.feed_images(doc.feed.spec)
+        if icon:
+            fg.icon(icon)
+        if logo or icon:
+            fg.image(logo or icon)  # RSS's image (readers show it wide or square)
+        fg.extra_links.logo = bool(logo)  # feedgen makes the RSS image Atom's logo too
         if doc.items:
             fg.updated(doc.items[0].published)  # also lastBuildDate: never the build time
         for article in doc.items:
@@ -168,17 +176,19 @@ class Renderer:
         """The article's feedgen entry, made when a document first needs it."""
         entry = self._entries.get(id(article))
         if entry is None:
-            entry = self._entries[id(article)] = _entry(article, self._uses)
+            entry = self._entries[id(article)] = _entry(article, self._uses, self.full)
         return entry
 
 
 class ExtraLinks(BaseExtension):
     """What feedgen leaves out of RSS: atom:link rel=hub and the RFC 5005 archive links,
-    and the fh:archive marker of an archive page (in Atom too)."""
+    and the fh:archive marker of an archive page (in Atom too); and in Atom, the site's
+    link first and no logo but a wide one."""
 
     def __init__(self) -> None:
         self.links: list[tuple[str, str]] = []
         self.archive = False
+        self.logo = False  # Atom keeps feedgen's logo (the RSS image): it is a wide one
 
     def extend_ns(self) -> dict[str, str]:
         return {"fh": HISTORY_NS} if self.archive else {}
@@ -193,6 +203,15 @@ class ExtraLinks(BaseExtension):
         return rss
 
     def extend_atom(self, feed):
+        # The site's link first: some readers (a popular JavaScript parser among them) take
+        # the first link of a feed for its site.
+        links = feed.findall("link")
+        site = next((link for link in links if link.get("rel") == "alternate"), None)
+        if site is not None and site is not links[0]:
+            links[0].addprevious(site)
+        logo = feed.find("logo")
+        if logo is not None and not self.logo:
+            feed.remove(logo)
         self._mark(feed)
         return feed
 
@@ -208,16 +227,34 @@ class _Entry(FeedEntry):
     100,000 articles some 22,000 entries are alive at once), and only while the renderer
     has documents left that need it."""
 
-    def __init__(self, uses: Mapping[int, int], key: int) -> None:
+    def __init__(self, uses: Mapping[int, int], key: int, article: Article) -> None:
         super().__init__()
         self._uses, self._key = uses, key  # the renderer's count of documents left that hold it
+        self._article = article
         self._built: dict[str, bytes] = {}
 
     def rss_entry(self, extensions: bool = True) -> etree._Element:
-        return self._element("rss", super().rss_entry, extensions)
+        return self._element("rss", self._rss_entry, extensions)
 
     def atom_entry(self, extensions: bool = True) -> etree._Element:
-        return self._element("atom", super().atom_entry, extensions)
+        return self._element("atom", self._atom_entry, extensions)
+
+    def _rss_entry(self, extensions: bool) -> etree._Element:
+        entry = super().rss_entry(extensions)
+        if self._article.excerpt:
+            # RSS's description is HTML: the plain-text excerpt ("Tom & Jerry <b>") is
+            # escaped as HTML, then (by lxml) as XML.
+            entry.find("description").text = html.escape(self._article.excerpt, quote=False)
+        return entry
+
+    def _atom_entry(self, extensions: bool) -> etree._Element:
+        entry = super().atom_entry(extensions)
+        # The provider as Atom's source, with the id and updated date it needs: its home page,
+        # and (its own feed unknown) the article's date.
+        source = entry.find("source")
+        etree.SubElement(source, "id").text = self.source()["url"]
+        etree.SubElement(source, "updated").text = self._article.published.isoformat()
+        return entry
 
     def _element(
         self, fmt: str, build: Callable[[bool], etree._Element], extensions: bool
@@ -230,8 +267,8 @@ class _Entry(FeedEntry):
         return etree.fromstring(self._built[fmt])
 
 
-def _entry(article: Article, uses: Mapping[int, int]) -> _Entry:
-    fe = _Entry(uses, id(article))
+def _entry(article: Article, uses: Mapping[int, int], full: bool) -> _Entry:
+    fe = _Entry(uses, id(article), article)
     fe.load_extension("media")
     fe.load_extension("dc", atom=False)
     fe.guid(article.id, permalink=True)
@@ -241,8 +278,8 @@ def _entry(article: Article, uses: Mapping[int, int]) -> _Entry:
     fe.updated(article.published)
     if article.excerpt:
         fe.summary(article.excerpt)
-    if article.related:
-        fe.content(content_html(article), type="html")
+    if content := content_html(article, full):
+        fe.content(content, type="html")
     for topic in article.topics:
         fe.category(term=topic)
     provider = article.provider
@@ -261,7 +298,8 @@ def _entry(article: Article, uses: Mapping[int, int]) -> _Entry:
 
 
 def _json_feed(renderer: Renderer, doc: Document, fmt: Format, self_url: str) -> bytes:
-    return json_feed(doc, renderer.config, self_url, renderer.links(doc, fmt, self_url))
+    links = renderer.links(doc, fmt, self_url)
+    return json_feed(doc, renderer.config, self_url, links, renderer.full)
 
 
 _RENDERERS: dict[str, Callable[[Renderer, Document, Format, str], bytes]] = {

@@ -151,7 +151,8 @@ class Selection:
             if kind == "provider" and len(items) < min_provider:
                 self._feeds[key] = None
             else:
-                self._feeds[key] = Feed(feed_spec(kind, key[1], name, self._config), items)
+                image = _image(items) if kind == "provider" else None
+                self._feeds[key] = Feed(feed_spec(kind, key[1], name, self._config, image), items)
         self._dirty.clear()
         ordered = sorted(self._feeds.items(), key=lambda kv: (_KIND_ORDER[kv[0][0]], kv[0][1]))
         return [feed for _, feed in ordered if feed is not None]
@@ -160,7 +161,13 @@ class Selection:
 _KIND_ORDER = {"all": 0, "topic": 1, "provider": 2}
 
 
-def feed_spec(kind: str, key: str, name: str, config: Config) -> FeedSpec:
+def _image(items: tuple[Article, ...]) -> str | None:
+    """A provider feed's image: the provider's own, as its newest article that has one
+    gives it."""
+    return next((a.provider.image for a in items if a.provider.image), None)
+
+
+def feed_spec(kind: str, key: str, name: str, config: Config, image: str | None = None) -> FeedSpec:
     site = config.site.title
     if kind == "all":
         return FeedSpec("all", "", "All articles", site, config.site.description, "all")
@@ -175,4 +182,5 @@ def feed_spec(kind: str, key: str, name: str, config: Config) -> FeedSpec:
         f"{site}: {name}",
         f"News from {name} ({key}) on {site}",
         f"providers/{key}",
+        image,
     )

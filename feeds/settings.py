@@ -173,6 +173,19 @@ SETTINGS: tuple[Setting, ...] = (
         "The site's home page, the feeds' channel link. Default: site.base_url.",
     ),
     Setting(
+        "site.icon",
+        url,
+        None,
+        "URL of a square image of the site: Atom `icon`, JSON Feed `icon` and `favicon`, the "
+        "pages' favicon, and RSS `image` when there is no site.logo.",
+    ),
+    Setting(
+        "site.logo",
+        url,
+        None,
+        "URL of a wide image of the site (2:1): Atom `logo` and RSS `image`.",
+    ),
+    Setting(
         "articles.folder", text, "seeds", "Folder of article files, relative to the config file."
     ),
     Setting(
@@ -231,6 +244,13 @@ SETTINGS: tuple[Setting, ...] = (
         count,
         600,
         "Seconds readers may cache a feed: HTTP `Cache-Control: max-age` and RSS `ttl`.",
+    ),
+    Setting(
+        "feeds.content",
+        choice("full", "summary"),
+        "full",
+        "`full`: items carry the article's Markdown body as HTML content; `summary`: the "
+        "excerpt only (for a site that may not republish the bodies).",
     ),
     Setting("feeds.all", boolean, True, "Make the all-articles feed."),
     Setting("feeds.topics.enabled", boolean, True, "Make one feed per topic."),

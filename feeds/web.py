@@ -23,6 +23,7 @@ from feeds.live import LiveFeeds, State, gzipped
 from feeds.lowpriority import LowPriority
 from feeds.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
 from feeds.model import FORMAT_NAMES, Document, Rendered
+from feeds.pages import HTML
 from feeds.publisher import Publisher
 from feeds.render import Renderer
 from feeds.store import Missing
@@ -139,6 +140,8 @@ def create_app(config_path: str | Path = "config.yaml", background: bool = False
         response.cache_control.public = True
         response.cache_control.max_age = state.snapshot.config.feeds.max_age
         response.headers["X-Content-Type-Options"] = "nosniff"
+        if rendered.media_type != HTML:  # feeds, JSON Feed, OPML: for readers in browsers
+            response.access_control_allow_origin = "*"
         return response.make_conditional(request)
 
     return app

@@ -154,3 +154,15 @@ def test_topic_slugs_are_made_once_here_in_topic_order():
     a = parse(dump(article(topics=["Self-Driving Cars", "AI", "ai"])), "a.md")
     assert a.topics == ("Self-Driving Cars", "AI", "ai")
     assert a.topic_slugs == ("self-driving-cars", "ai", "ai")
+
+
+def test_a_body_that_cannot_be_rendered_is_reported_and_its_file_skipped(site):
+    site.write("good.md", article())
+    bad = site.write("bad.md", article(n=2))
+    bad.write_text(bad.read_text() + "<div>" * 5000)
+    problem = read(bad)
+    assert isinstance(problem, Problem) and problem.source == str(bad)
+    assert problem.message.startswith("body: ")
+    snapshot = site.build()
+    assert [p.source for p in snapshot.problems] == [str(bad)]
+    assert b"Story number 1" in snapshot.files["all.rss"].body

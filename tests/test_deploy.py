@@ -132,6 +132,9 @@ def test_the_static_export_behind_nginx(site, world_readable):
             assert headers["Cache-Control"] == "public, max-age=600"
             assert headers["Vary"] == "Accept-Encoding"
             assert headers["X-Content-Type-Options"] == "nosniff"
+            assert headers.get("Access-Control-Allow-Origin") == expected.headers.get(
+                "Access-Control-Allow-Origin"
+            )
             etag = etags[path] = headers["ETag"]
             assert etag.startswith('"'), etag  # strong
             assert get(base + path, If_None_Match=etag).status == 304
@@ -187,7 +190,8 @@ def test_the_proxy_caches_what_feeds_serve_sends(site, tmp_path, world_readable)
                 assert statuses == ["MISS", "HIT"], (path, encoding)
                 for answer in [first, second]:
                     assert answer.status == 200 and answer.body == expected.body, (path, encoding)
-                    for name in ["Content-Type", "ETag", "Content-Encoding", "Cache-Control"]:
+                    names = ["Content-Type", "ETag", "Content-Encoding", "Cache-Control"]
+                    for name in [*names, "Access-Control-Allow-Origin"]:
                         assert answer.headers[name] == expected.headers[name], (path, name)
                 etag = first.headers["ETag"]
                 answer = get(proxy + path, Accept_Encoding=encoding, If_None_Match=etag)
@@ -224,7 +228,8 @@ def test_filtered_feeds_pass_through_the_proxy(site, tmp_path, world_readable):
             assert [a.body for a in answers] == [expected.body] * 2, query
             assert answers[0].headers["ETag"] == expected.headers["ETag"]
             parsed = feedparser.parse(expected.body)
-            assert parsed.feed.links[0].href.endswith(url)  # its self link is its own URL
+            links = {link.rel: link.href for link in parsed.feed.links}
+            assert links["self"].endswith(url)  # its self link is its own URL
             bodies.add(expected.body)
         assert len(bodies) == len(queries)
         found = feedparser.parse(get(proxy + "all.atom?" + queries[2]).body).entries

@@ -66,10 +66,15 @@ PROPERTY = settings(
 PAGE_TAGS = {
     "html", "head", "meta", "title", "link", "style", "body", "header", "nav", "a", "h1",
     "h2", "p", "main", "ol", "ul", "li", "article", "time", "img", "section", "footer",
-    "span",
+    "span", "div",
 }  # fmt: skip
-CONTENT_TAGS = {"p", "ul", "li", "a"}  # the related-links HTML inside feed items
-VOID_TAGS = {"meta", "link", "img"}
+# The tags Markdown makes: what a body holds once sanitised (raw HTML is cut down to them).
+BODY_TAGS = {
+    "h1", "h2", "h3", "h4", "h5", "h6", "p", "a", "img", "pre", "code", "em", "strong", "del",
+    "ul", "ol", "li", "blockquote", "table", "thead", "tbody", "tr", "th", "td", "hr", "br",
+}  # fmt: skip
+CONTENT_TAGS = {"p", "ul", "li", "a"} | BODY_TAGS  # the body and related links of an item
+VOID_TAGS = {"meta", "link", "img", "br", "hr"}
 FEED_PATH = re.compile(
     r"(all|topics/[a-z0-9-]{1,200}|providers/[a-z0-9.-]{1,200})"
     r"(/archive/\d+)?\.(rss|atom|json|html)|index\.html|feeds\.opml"
@@ -166,7 +171,8 @@ def written(output: Path) -> dict[str, bytes]:
 
 
 class _Page(HTMLParser):
-    """The tags of an HTML text, whether they nest properly, and the URLs they link to."""
+    """The tags of an HTML text, whether they nest properly, the URLs they link to, and any
+    attribute that runs script or styles (event handlers, style)."""
 
     def __init__(self, text: str):
         super().__init__(convert_charrefs=True)
@@ -174,12 +180,14 @@ class _Page(HTMLParser):
         self.urls: list[str] = []
         self.open: list[str] = []
         self.misnested: list[str] = []
+        self.unsafe: list[str] = []
         self.feed(text)
         self.close()
 
     def handle_starttag(self, tag, attrs):
         self.tags.add(tag)
         self.urls += [value or "" for name, value in attrs if name in ("href", "src")]
+        self.unsafe += [name for name, _ in attrs if name.startswith("on") or name == "style"]
         if tag not in VOID_TAGS:
             self.open.append(tag)
 
@@ -214,7 +222,8 @@ def check_file(path: str, body: bytes) -> None:
     assert b"<script" not in body and b"<b>" not in body, path
     if kind == "html":
         page = _Page(body.decode())
-        assert page.tags <= PAGE_TAGS and not page.open and not page.misnested, path
+        assert page.tags <= PAGE_TAGS | BODY_TAGS and not page.open and not page.misnested, path
+        assert not page.unsafe, (path, page.unsafe)
         assert all(is_http(url) or not has_scheme(url) for url in page.urls), path
         return
     root = ET.fromstring(body)
@@ -231,6 +240,7 @@ def check_json_feed(path: str, feed: dict) -> None:
         urls += [a["url"] for a in item["authors"]]
         page = _Page(item.get("content_html", ""))
         assert page.tags <= CONTENT_TAGS and not page.open and not page.misnested, path
+        assert not page.unsafe, (path, page.unsafe)
         assert all(map(is_http, urls + page.urls)), (path, urls + page.urls)
 
 
@@ -242,7 +252,9 @@ def check_xml_urls(path: str, root: ET.Element) -> None:
         if name in ("guid", "id", "uri") or (name == "link" and element.text):
             urls.append(element.text or "")
         if name in ("encoded", "content") and element.text:
-            urls += _Page(element.text).urls
+            page = _Page(element.text)
+            assert page.tags <= CONTENT_TAGS and not page.unsafe, (path, page.tags, page.unsafe)
+            urls += page.urls
     assert all(map(is_http, urls)), (path, [u for u in urls if not is_http(u)])
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from feeds import parsecache
+from feeds import body, parsecache
 from feeds.files import find
 from feeds.parsecache import CACHE_FILE, ArticleCache
 from feeds.publisher import Publisher
@@ -120,3 +120,29 @@ def written(output: Path) -> dict[str, bytes]:
         for p in output.rglob("*")
         if p.is_file() and not p.name.startswith(".")
     }
+
+
+def test_a_body_is_rendered_once_and_kept_in_the_cache_file(site: Site, tmp_path, monkeypatch):
+    """Bodies are rendered when a file is parsed: an unchanged file is not rendered again,
+    in the same process or the next one, and its body and provider image come back whole."""
+    path = site.write(
+        "a.md",
+        article(provider={"name": "P", "domain": "p.example", "images": [{"url": "https://p/i"}]}),
+    )
+    path.write_text(path.read_text() + "A *body* with [a link](../x/).\n")
+    monkeypatch.setattr(parsecache, "TRUST_AFTER_NS", 0)  # trust the new file's stamp
+    first_cache = ArticleCache()
+    (first,) = first_cache.load([str(path)])
+    first_cache.save(tmp_path)
+    rendered: list[str] = []
+    monkeypatch.setattr(body, "render", lambda *args: rendered.append(args[0]) or "")
+
+    cache = ArticleCache()
+    assert cache.restore(tmp_path) == 1
+    (again,) = cache.load([str(path)])
+    assert again == first and rendered == []
+    assert (
+        again.body
+        == '<p>A <em>body</em> with <a href="https://news.example.com/x/">a link</a>.</p>'
+    )
+    assert again.provider.image == "https://p/i"

@@ -7,6 +7,7 @@ from xml.etree import ElementTree
 import feedparser
 import pytest
 
+from feeds import body
 from feeds.articles import MAX_RELATED, MAX_TOPICS
 from feeds.publisher import Publisher, Snapshot
 from feeds.settings import MAX_ITEMS
@@ -14,6 +15,8 @@ from feeds.text import MAX_URL
 from feeds.web import create_app
 
 from .conftest import BASE_URL, FAST_DUMPER, Site, article
+
+ATOM = "http://www.w3.org/2005/Atom"
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +174,23 @@ def test_markup_is_escaped_and_bad_characters_dropped(site):
     assert b"<script>" not in body and b"<b>" not in body
     (item,) = ElementTree.fromstring(body).iter("item")
     assert item.findtext("title") == "<script>alert(1)</script> & friends"
-    assert item.findtext("description") == "]]> <b>bold</b>"
+    # RSS description is HTML: the plain-text excerpt is escaped as HTML, then as XML.
+    assert item.findtext("description") == "]]&gt; &lt;b&gt;bold&lt;/b&gt;"
+    (entry,) = feedparser.parse(body).entries
+    assert entry.summary == "]]&gt; &lt;b&gt;bold&lt;/b&gt;"  # feedparser keeps it as HTML
+
+
+def test_atom_links_its_site_first_and_names_each_source_with_an_id_and_a_date(site):
+    """A popular JavaScript parser takes a feed's first link for the site's; the W3C
+    validator wants id and updated in every atom:source."""
+    site.write("1.md", article())
+    atom = ElementTree.fromstring(site.feed("all.atom"))
+    links = atom.findall(f"{{{ATOM}}}link")
+    assert [link.get("rel") for link in links] == ["alternate", "self"]
+    source = atom.find(f"{{{ATOM}}}entry/{{{ATOM}}}source")
+    assert source.findtext(f"{{{ATOM}}}id") == "https://example.com/"
+    assert source.findtext(f"{{{ATOM}}}updated") == "2023-06-01T10:00:00+00:00"
+    assert feedparser.parse(site.feed("all.atom")).feed.link == "https://feeds.example.org/"
 
 
 def test_feed_titles_and_paths(site):
@@ -268,12 +287,14 @@ def test_hub_and_ttl_are_announced_in_every_format(site):
 def test_every_feed_stays_under_5_mib_with_every_field_at_its_limit(site):
     """Readers such as CommaFeed refuse feeds over 5 MiB. Articles with every field at its
     limit, and markup that escaping makes longest (``&`` is ``&amp;amp;`` inside the
-    related-links HTML), at the largest feeds.items: every file stays under 5 MiB."""
+    related-links HTML), at the largest feeds.items: every file stays under 5 MiB. Half of
+    them have a huge body, of the same markup, which is cut to fit."""
     site.configure(feeds={"items": MAX_ITEMS, "archives": False, "formats": ["rss", "atom"]})
     amps = "&" * 400  # longer than any text limit: cut to it
     query = "a&b=" * 500
+    markup = "\n\n".join(f"{k} " + '&<>"' * 50 for k in range(500))
     for n in range(MAX_ITEMS):
-        site.write(
+        path = site.write(
             f"{n:03d}.md",
             article(
                 title=f"{n} {amps}",
@@ -294,9 +315,113 @@ def test_every_feed_stays_under_5_mib_with_every_field_at_its_limit(site):
             ),
             dumper=FAST_DUMPER,  # PyYAML's own emitter's text, in a tenth of the time
         )
+        if n % 2:
+            path.write_bytes(path.read_bytes() + markup.encode())
     snapshot = Publisher(site.config_path).build()
     assert snapshot.problems == ()
+    entries = feedparser.parse(snapshot.files["all.atom"].body).entries
+    assert sum(body.MORE in entry.content[0].value for entry in entries) == MAX_ITEMS // 2
     largest = max(snapshot.files.values(), key=lambda r: len(r.body))
     assert largest.path.endswith((".rss", ".atom"))
     assert len(largest.body) > 4 << 20  # near the limit: the field limits are what hold it
     assert all(len(r.body) < 5 << 20 for r in snapshot.files.values())
+
+
+BODY = """Intro with a [relative link](../x/) and ![a chart](chart.png "Chart").
+
+| a | b |
+|---|---|
+| 1 | ~~2~~ |
+
+<script>alert(1)</script> <a href="javascript:alert(2)" onclick="alert(3)">bad</a>
+"""
+
+
+def write_with_body(site: Site, name: str, text: str = BODY, **fields) -> None:
+    path = site.write(name, article(webUrl="https://site.example/2026/11/story/", **fields))
+    path.write_bytes(path.read_bytes() + text.encode())
+
+
+def test_a_body_is_full_content_beside_the_summary_in_every_format(site):
+    write_with_body(
+        site,
+        "1.md",
+        related=[{"title": "Other", "webUrl": "https://news.example.com/other"}],
+    )
+    files = site.build().files
+    expected_urls = [
+        "https://site.example/2026/11/x/",
+        "https://site.example/2026/11/story/chart.png",
+    ]
+    contents = {}
+    for fmt in ["rss", "atom"]:
+        (entry,) = feedparser.parse(files[f"all.{fmt}"].body).entries
+        assert entry.summary == "What happened in story 1."
+        contents[fmt] = entry.content[0].value
+    (item,) = json.loads(files["all.json"].body)["items"]
+    assert item["summary"] == "What happened in story 1." and "content_text" not in item
+    contents["json"] = item["content_html"]
+    for fmt, content in contents.items():
+        assert "<table>" in content and "<del>2</del>" in content, fmt
+        assert [u for u in re.findall(r'(?:href|src)="([^"]+)"', content)][:2] == expected_urls
+        assert "<script" not in content and "javascript:" not in content, fmt
+        assert "onclick" not in content, fmt
+        assert content.index("<table>") < content.index("Related:") < content.index("/other")
+    rss = ElementTree.fromstring(files["all.rss"].body)
+    assert rss.find("channel/item/description").text == "What happened in story 1."
+    page = files["all.html"].body.decode()
+    assert "<table>" in page and 'src="https://site.example/2026/11/story/chart.png"' in page
+
+
+def test_with_summaries_only_no_body_is_published(site):
+    site.configure(feeds={"content": "summary"})
+    write_with_body(site, "1.md")
+    files = site.build().files
+    for path in ["all.rss", "all.atom", "all.json", "all.html"]:
+        assert b"<table>" not in files[path].body and b"&lt;table" not in files[path].body
+    (item,) = json.loads(files["all.json"].body)["items"]
+    assert item["content_text"] == "What happened in story 1."
+
+
+def test_an_article_without_a_body_is_published_as_before(site):
+    write_with_body(site, "1.md", text="\n  \n")
+    files = site.build().files
+    (entry,) = feedparser.parse(files["all.atom"].body).entries
+    assert "content" not in entry
+    assert json.loads(files["all.json"].body)["items"][0]["content_text"]
+
+
+def test_site_icon_and_logo_and_a_providers_own_image(site):
+    site.configure(
+        site={
+            "title": "Test News",
+            "base_url": BASE_URL,
+            "icon": "https://feeds.example.org/icon.png",
+            "logo": "https://feeds.example.org/logo.png",
+        }
+    )
+    site.write("1.md", article())
+    own = {"name": "Own", "domain": "own.example", "images": [{"url": "/relative.png"}]}
+    own["images"].append({"url": "https://own.example/logo.png", "width": 50, "height": 50})
+    site.write("2.md", article(n=2, provider=own))
+    files = site.build().files
+    rss = feedparser.parse(files["all.rss"].body).feed
+    assert rss.image.href == "https://feeds.example.org/logo.png"
+    atom = feedparser.parse(files["all.atom"].body).feed
+    assert (atom.icon, atom.logo) == (
+        "https://feeds.example.org/icon.png",
+        "https://feeds.example.org/logo.png",
+    )
+    feed = json.loads(files["all.json"].body)
+    assert feed["icon"] == feed["favicon"] == "https://feeds.example.org/icon.png"
+    assert b'<link rel="icon" href="https://feeds.example.org/icon.png">' in files["all.html"].body
+    # A provider feed shows the provider's own image (its first absolute one).
+    assert feedparser.parse(files["providers/own.example.rss"].body).feed.image.href == (
+        "https://own.example/logo.png"
+    )
+    atom = ElementTree.fromstring(files["providers/own.example.atom"].body)
+    assert atom.findtext(f"{{{ATOM}}}icon") == "https://own.example/logo.png"
+    assert atom.find(f"{{{ATOM}}}logo") is None
+    own_json = json.loads(files["providers/own.example.json"].body)
+    assert own_json["icon"] == "https://own.example/logo.png"
+    assert json.loads(files["providers/example.com.json"].body)["icon"].endswith("/icon.png")

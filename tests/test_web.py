@@ -14,6 +14,7 @@ import urllib.request
 from datetime import timedelta
 from pathlib import Path
 from urllib.error import HTTPError
+from xml.etree import ElementTree
 
 import feedparser
 import pytest
@@ -24,6 +25,8 @@ from feeds.publisher import Publisher
 from feeds.web import create_app
 
 from .conftest import FIRST, LOCAL, SECOND, article, free_port, serving, titles
+
+ATOM = "http://www.w3.org/2005/Atom"
 
 MEDIA_TYPES = {
     "all.rss": "application/rss+xml; charset=utf-8",
@@ -216,10 +219,12 @@ def test_filters_narrow_a_feed_and_link_to_themselves(site, client):
     response = client.get("/all.atom?q=chatbot&limit=5")
     assert response.status_code == 200
     assert titles(response.data) == [SECOND]
-    self_link = feedparser.parse(response.data).feed.links[0]
-    assert self_link.rel == "self"
-    assert self_link.href == "https://feeds.example.org/all.atom?q=chatbot&limit=5"
+    links = {link.rel: link.href for link in feedparser.parse(response.data).feed.links}
+    assert links["self"] == "https://feeds.example.org/all.atom?q=chatbot&limit=5"
     assert titles(client.get("/topics/ai.rss?provider=example.com&limit=1").data) == [SECOND]
+    rss = ElementTree.fromstring(client.get("/all.rss?q=chatbot&limit=5").data)
+    rss_links = {link.get("rel"): link.get("href") for link in rss.iter(f"{{{ATOM}}}link")}
+    assert rss_links["self"] == "https://feeds.example.org/all.rss?q=chatbot&limit=5"
     assert titles(client.get("/all.rss?min_quality=51").data) == []
     # Parameters the filter does not know, such as cache busters, change nothing.
     assert client.get("/all.rss?_=123").data == client.get("/all.rss").data
@@ -397,3 +402,16 @@ def test_nothing_below_web_and_cli_imports_flask_or_click():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout == "[]\n"
+
+
+@pytest.mark.parametrize("path", ["/all.rss", "/all.atom", "/all.json", "/feeds.opml"])
+def test_feeds_may_be_read_by_any_web_page(client, path):
+    """Browser-based readers fetch feeds from other origins: every answer says they may, the
+    app's and the replayed, a 304, and a filtered feed's; a page does not."""
+    first = client.get(path)  # recorded, then replayed
+    again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    filtered = client.get(path + "?limit=1") if path != "/feeds.opml" else first
+    for response in [first, client.get(path), again, filtered]:
+        assert response.headers["Access-Control-Allow-Origin"] == "*", path
+    assert again.status_code == 304
+    assert "Access-Control-Allow-Origin" not in client.get("/all.html").headers
