@@ -46,7 +46,9 @@ for _names in _ATTRIBUTES.values():
 _SCHEMES = {"http", "https", "mailto"}
 # Raw HTML is kept for the sanitiser to judge; code blocks' language as GitHub writes it.
 _OPTIONS = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_GITHUB_PRE_LANG
-_GFM = ("table", "autolink", "tagfilter", "strikethrough", "tasklist")  # GitHub's extensions
+# GitHub's extensions but its tag filter, which shows <script>, <iframe>, <style> and the
+# like as text: the sanitiser removes them with their content instead.
+_GFM = ("table", "autolink", "strikethrough", "tasklist")
 _LIB, _FFI = cmark._cmark.lib, cmark._cmark.ffi
 # cmarkgfm's own functions never free the document tree nor the HTML of a call (its issue
 # #53: some 25 KB a body, for good in a server); these free them, from the same library and
