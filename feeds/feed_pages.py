@@ -74,7 +74,9 @@ def _page(
         feed=doc.feed,
         doc=doc,
         stories=stories,
-        older=older,
-        newer=newer,
         total=total,
+        before=f"{root}{newer}.html" if newer else None,
+        after=f"{root}{older}.html" if older else None,
+        before_label="Newer stories",
+        after_label="Older stories",
     )

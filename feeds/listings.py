@@ -139,6 +139,8 @@ def _directory(
         total=total,
         before=directory_path(number - 1) if number > 1 else None,
         after=directory_path(number + 1) if number < count else None,
+        before_label="Previous page",
+        after_label="Next page",
     )
 
 
