@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -20,10 +21,6 @@ class Story:
     article: Article
     provider: str | None  # path of the provider's feed, when it has one
     topics: tuple[tuple[str, str | None], ...]  # (topic, path of its feed or None)
-
-    @property
-    def links(self) -> tuple:
-        return (self.provider, self.topics)
 
 
 def story(article: Article, feeds: Collection[str]) -> Story:
@@ -43,21 +40,24 @@ def feed_pages(
     are the paths of every feed, which items link to."""
     config = renderer.config.feeds
     for doc in paginate(feed, config.items, config.archives):
-        stories = tuple(story(article, feeds) for article in doc.items)
         links = dict(doc.links)
         older = links.get("prev-archive")
         newer = links.get("next-archive") or links.get("current")
         # Only the newest page counts the feed's stories: an archive page's bytes stay the
         # same while newer items arrive, like its feed document's.
         total = None if doc.archive else len(feed.items)
-        key = ("feed page", doc.feed.spec, older, newer, total, tuple(s.links for s in stories))
-        make = partial(_page, doc, stories, older, newer, total, common)
+        # Which of its items' feeds exist, as a digest: a page's key is kept until the next
+        # build, for thousands of pages.
+        leads = [(s.provider, s.topics) for s in (story(a, feeds) for a in doc.items)]
+        digest = hashlib.blake2b(repr(leads).encode(), digest_size=16).digest()
+        key = ("feed page", doc.feed.spec, older, newer, total, digest)
+        make = partial(_page, doc, feeds, older, newer, total, common)
         yield Page(f"{doc.path}.html", key, doc.items, make)
 
 
 def _page(
     doc: Document,
-    stories: tuple[Story, ...],
+    feeds: Collection[str],
     older: str | None,
     newer: str | None,
     total: int | None,
@@ -73,7 +73,7 @@ def _page(
         discovered=[doc.feed],
         feed=doc.feed,
         doc=doc,
-        stories=stories,
+        stories=[story(article, feeds) for article in doc.items],
         total=total,
         before=f"{root}{newer}.html" if newer else None,
         after=f"{root}{older}.html" if older else None,

@@ -14,6 +14,8 @@ from functools import partial
 
 from feeds.html import HTML, OPML, Page, rendered
 from feeds.model import Feed, FeedSpec, Rendered
+from feeds.render import etag
+from feeds.text import rfc3339
 
 # Feed readers offer every autodiscovered feed as a choice; past a few, the lists announce
 # only the all-articles feed, the one most people want.
@@ -22,6 +24,10 @@ INDEX_PROVIDERS = 100  # the largest providers listed on the index...
 INDEX_MIN_STORIES = 2  # ...of those with at least this many stories
 DIRECTORY_PAGE = 500  # providers on each A–Z page
 DIRECTORY = "providers"  # the A–Z pages: providers.html, providers-2.html, ...
+# Every provider, one a line, for the search box to find those a page does not list; tab-
+# separated, not JSON: a .json file of the site is a JSON Feed (its media type, WebSub).
+PROVIDER_LIST = "providers.tsv"
+TSV = "text/tab-separated-values"
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,9 @@ def list_pages(feeds: Sequence[Feed], common: dict) -> Iterator[Page]:
         key: tuple = ("directory", heads, number, count, len(providers), part)
         make = partial(_directory, number, count, len(providers), part, common)
         yield Page(directory_path(number), key, (), make)
+    if providers:
+        everyone = tuple(sorted(providers, key=_by_size))
+        yield Page(PROVIDER_LIST, ("list", everyone), (), partial(_provider_list, everyone))
     if not rows:
         return
     groups = [("all", None, rows)] + [
@@ -142,6 +151,19 @@ def _directory(
         before_label="Previous page",
         after_label="Next page",
     )
+
+
+def _provider_list(rows: tuple[Row, ...]) -> Rendered:
+    """Path, name, stories and newest date of each of ``rows``."""
+    lines = [
+        f"{r.spec.path}\t{_cell(r.spec.name)}\t{r.stories}\t{rfc3339(r.newest)}\n" for r in rows
+    ]
+    body = "".join(lines).encode()
+    return Rendered(PROVIDER_LIST, TSV, body, etag(body))
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split())  # no tab or line break inside a field
 
 
 def _opml(path: str, groups: list, common: dict) -> Rendered:

@@ -110,6 +110,8 @@ def assert_complete(path: str, body: bytes) -> None:
         assert body.rstrip().endswith(b"</html>"), path
     elif path.endswith(".opml"):
         assert body.rstrip().endswith(b"</opml>"), path
+    elif path.endswith(".tsv"):
+        assert body.endswith(b"\n") and all(line.count(b"\t") == 3 for line in body.splitlines())
     elif path in ASSETS:  # the style sheet and script: the package's bytes
         assert body == (files("feeds") / "static" / path).read_bytes(), path
     else:

@@ -59,7 +59,8 @@ def test_a_snapshot_holds_every_feed_in_every_format_its_pages_and_what_was_skip
     feeds = ["all", *(f"topics/topic-{n}" for n in range(3))]
     feeds += [f"providers/news{n}.example.com" for n in range(4)]
     expected = {f"{f}.{ext}" for f in feeds for ext in ("rss", "atom", "json", "html")}
-    lists = {"index.html", "providers.html", "feeds.opml", "topics.opml", "providers.opml"}
+    lists = {"index.html", "providers.html", "providers.tsv", "feeds.opml", "topics.opml"}
+    lists.add("providers.opml")
     assert set(snapshot.files) == expected | lists | {"feeds.css", "feeds.js"}
 
 

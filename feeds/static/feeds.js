@@ -1,15 +1,17 @@
 // Find and sort on the lists of feeds, and the copy buttons of a feed's page. The pages
-// work without it: it only shows the controls it makes work. No framework, no request.
+// work without it: it only shows the controls it makes work. No framework; the one request
+// it makes is for the list of every provider, when a search first needs it.
 (() => {
   "use strict";
   const fold = (text) =>
     text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  const plural = (n, one, many) => `${n.toLocaleString("en")} ${n === 1 ? one : many}`;
   const tools = document.getElementById("tools");
   if (tools) {
     const input = document.getElementById("filter");
     const sort = document.getElementById("sort");
     const status = document.getElementById("filter-status");
-    const lists = [...document.querySelectorAll("ul.feeds")];
+    const lists = [...document.querySelectorAll("main ul.feeds")];
     const rows = lists.flatMap((list) => [...list.children]).map((li) => {
       const link = li.querySelector("a");
       return {
@@ -26,21 +28,65 @@
       stories: (a, b) => b.stories - a.stories || byName(a, b),
       newest: (a, b) => (a.newest < b.newest) - (a.newest > b.newest) || byName(a, b),
     };
-    const filter = () => {
+
+    // Providers this page does not list: from the list of every provider, fetched once.
+    const more = document.getElementById("more");
+    const shown = new Set(rows.map((row) => row.li.querySelector("a").getAttribute("href")));
+    let others = null;
+    const loadOthers = () => {
+      others ??= fetch(tools.dataset.list)
+        .then((response) => (response.ok ? response.text() : ""))
+        .then((text) =>
+          text.split("\n").filter(Boolean).map((line) => {
+            const [path, name, stories, newest] = line.split("\t");
+            return { path, name, text: fold(`${name} ${path}`), stories: Number(stories), newest };
+          }).filter((other) => !shown.has(`${other.path}.html`)),
+        )
+        .catch(() => []);
+      return others;
+    };
+    const otherRow = (other) => {
+      const li = document.getElementById("row").content.firstElementChild.cloneNode(true);
+      const link = li.querySelector("a");
+      link.href = `${other.path}.html`;
+      link.textContent = other.name;
+      li.querySelector("data").value = other.stories;
+      li.querySelector("data").textContent = plural(other.stories, "story", "stories");
+      li.querySelector("time").dateTime = other.newest;
+      li.querySelector("time").textContent = other.newest.slice(0, 10);
+      for (const format of li.querySelectorAll(".formats a")) {
+        format.href = `${other.path}.${format.dataset.format}`;
+        format.querySelector(".hidden").append(other.name);
+      }
+      return li;
+    };
+
+    let typed = 0; // the latest search, so that a slow answer does not undo a newer one
+    const filter = async () => {
+      const search = ++typed;
       const words = fold(input.value).split(/\s+/).filter(Boolean);
-      let shown = 0;
+      const hits = (item) => words.every((word) => item.text.includes(word));
+      let found = 0;
       for (const row of rows) {
-        const hit = words.every((word) => row.text.includes(word));
-        row.li.hidden = !hit;
-        shown += hit;
+        row.li.hidden = !hits(row);
+        found += !row.li.hidden;
       }
-      for (const section of document.querySelectorAll("section:has(ul.feeds)")) {
-        section.hidden = !section.querySelector("ul.feeds li:not([hidden])");
+      for (const section of document.querySelectorAll("main section:has(ul.feeds)")) {
+        if (section !== more) section.hidden = !section.querySelector("li:not([hidden])");
       }
-      const feeds = (n) => `${n} feed${n === 1 ? "" : "s"}`;
-      status.textContent = words.length
-        ? `${shown ? feeds(shown) : "No feed"} of the ${feeds(rows.length)} on this page match${shown === 1 ? "es" : ""}.`
-        : "";
+      let extra = [];
+      if (more && words.length) {
+        const all = await loadOthers();
+        if (search !== typed) return;
+        extra = all.filter(hits);
+      }
+      if (more) {
+        more.querySelector("ul").replaceChildren(...extra.slice(0, 50).map(otherRow));
+        more.hidden = !extra.length;
+      }
+      const listed = plural(rows.length, "feed", "feeds");
+      const beyond = extra.length ? ` and ${plural(extra.length, "more provider", "more providers")}` : "";
+      status.textContent = words.length ? `Found ${found} of the ${listed} listed here${beyond}.` : "";
     };
     const reorder = () => {
       const order = orders[sort.value];
@@ -66,7 +112,9 @@
       } catch {
         button.textContent = "Selected: press Ctrl+C";
       }
-      setTimeout(() => { button.textContent = "Copy"; }, 4000);
+      setTimeout(() => {
+        button.textContent = "Copy";
+      }, 4000);
     });
     button.hidden = false;
   }
