@@ -125,12 +125,13 @@ def check_alternates(page) -> list[str]:
     return hrefs
 
 
-def check_page(page, path: Path) -> int:
-    """What every page must be: no sideways scrolling, no axe-core violation; a screenshot
-    at ``path``. Returns the page's height."""
+def check_page(page, path: Path, axe: bool = True) -> int:
+    """What every page must be: no sideways scrolling, no axe-core violation (checked once
+    per template unless ``axe``); a screenshot at ``path``. Returns the page's height."""
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    violations = AXE.run(page).response["violations"]
-    assert [(v["id"], [n["target"] for n in v["nodes"]]) for v in violations] == []
+    if axe:
+        violations = AXE.run(page).response["violations"]
+        assert [(v["id"], [n["target"] for n in v["nodes"]]) for v in violations] == []
     page.screenshot(path=path, full_page=True)
     return page.evaluate("document.documentElement.scrollHeight")
 
@@ -167,7 +168,7 @@ def test_pages_in_a_browser(server, browser, viewport, scheme, tmp_path):
         page.get_by_role("link", name="All providers A–Z").click()
         page.wait_for_url(server + "providers.html")
         assert page.get_by_role("link", name="Tiny 4", exact=True).is_visible()
-        check_page(page, tmp_path / f"providers-{scheme}.png")
+        check_page(page, tmp_path / f"providers-{scheme}.png", axe=False)  # index's rows
 
         page.goto(server + "topics/ai.html")
         assert page.get_by_role("heading", level=1).inner_text() == "AI"
@@ -193,7 +194,7 @@ def test_pages_in_a_browser(server, browser, viewport, scheme, tmp_path):
             "Story number 2",
             "Story number 1",
         ]
-        check_page(page, tmp_path / f"archive-{scheme}.png")
+        check_page(page, tmp_path / f"archive-{scheme}.png", axe=False)  # feed.html
         page.get_by_role("link", name="Newer stories").click()
         page.wait_for_url(server + "topics/ai.html")
         page.get_by_role("link", name="All feeds of Test <News>").click()
