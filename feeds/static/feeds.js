@@ -5,6 +5,7 @@
   "use strict";
   const fold = (text) =>
     text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  const SHOWN = 50; // providers shown at most beyond the page's own rows
   const plural = (n, one, many) => `${n.toLocaleString("en")} ${n === 1 ? one : many}`;
   const tools = document.getElementById("tools");
   if (tools) {
@@ -81,11 +82,12 @@
         extra = all.filter(hits);
       }
       if (more) {
-        more.querySelector("ul").replaceChildren(...extra.slice(0, 50).map(otherRow));
+        more.querySelector("ul").replaceChildren(...extra.slice(0, SHOWN).map(otherRow));
         more.hidden = !extra.length;
       }
       const listed = plural(rows.length, "feed", "feeds");
-      const beyond = extra.length ? ` and ${plural(extra.length, "more provider", "more providers")}` : "";
+      let beyond = extra.length ? ` and ${plural(extra.length, "more provider", "more providers")}` : "";
+      if (extra.length > SHOWN) beyond += `, of which the ${SHOWN} with the most stories are shown`;
       status.textContent = words.length ? `Found ${found} of the ${listed} listed here${beyond}.` : "";
     };
     const reorder = () => {
