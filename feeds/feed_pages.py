@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -13,31 +12,54 @@ from feeds.html import HTML, Page, rendered
 from feeds.model import Article, Document, Feed, Rendered
 from feeds.render import Renderer, paginate
 
+# Where an article's provider and topics lead: the path of the provider's feed and each
+# (topic, path of its feed), None where that feed does not exist.
+Lead = tuple[str | None, tuple[tuple[str, str | None], ...]]
+
 
 @dataclass(frozen=True)
 class Story:
     """An item as a page shows it: the article and where its provider and topics lead."""
 
     article: Article
-    provider: str | None  # path of the provider's feed, when it has one
-    topics: tuple[tuple[str, str | None], ...]  # (topic, path of its feed or None)
+    provider: str | None
+    topics: tuple[tuple[str, str | None], ...]
 
 
-def story(article: Article, feeds: Collection[str]) -> Story:
-    """``article`` with links to those of its feeds that exist (among the paths ``feeds``)."""
-    provider = f"providers/{article.provider.domain}"
-    topics = tuple(
-        (name, path if (path := f"topics/{slug}") in feeds else None)
-        for name, slug in zip(article.topics, article.topic_slugs, strict=True)
-    )
-    return Story(article, provider if provider in feeds else None, topics)
+class Leads:
+    """Where each article's provider and topics lead, among the feeds of one build: worked
+    out once per article, though it is on a page of each of its feeds (and a page's key
+    holds it for every item: what it links to is part of its bytes)."""
+
+    def __init__(self, feeds: Collection[str]):
+        self._feeds = feeds  # the paths of every feed
+        self._known: dict[int, Lead] = {}  # by id() of the article, alive for the build
+
+    def of(self, items: tuple[Article, ...]) -> tuple[Lead, ...]:
+        """The lead of each of ``items``: one lookup each once they are known (at 100,000
+        articles, 300,000 items are on pages, for every rebuild)."""
+        try:
+            return tuple(map(self._known.__getitem__, map(id, items)))
+        except KeyError:
+            return tuple(map(self, items))
+
+    def __call__(self, article: Article) -> Lead:
+        lead = self._known.get(id(article))
+        if lead is None:
+            provider = f"providers/{article.provider.domain}"
+            topics = tuple(
+                (name, path if (path := f"topics/{slug}") in self._feeds else None)
+                for name, slug in zip(article.topics, article.topic_slugs, strict=True)
+            )
+            lead = self._known[id(article)] = (
+                provider if provider in self._feeds else None,
+                topics,
+            )
+        return lead
 
 
-def feed_pages(
-    feed: Feed, renderer: Renderer, feeds: Collection[str], common: dict
-) -> Iterator[Page]:
-    """The pages of ``feed``, one per document of :func:`feeds.render.paginate`; ``feeds``
-    are the paths of every feed, which items link to."""
+def feed_pages(feed: Feed, renderer: Renderer, leads: Leads, common: dict) -> Iterator[Page]:
+    """The pages of ``feed``, one per document of :func:`feeds.render.paginate`."""
     config = renderer.config.feeds
     for doc in paginate(feed, config.items, config.archives):
         links = dict(doc.links)
@@ -46,18 +68,15 @@ def feed_pages(
         # Only the newest page counts the feed's stories: an archive page's bytes stay the
         # same while newer items arrive, like its feed document's.
         total = None if doc.archive else len(feed.items)
-        # Which of its items' feeds exist, as a digest: a page's key is kept until the next
-        # build, for thousands of pages.
-        leads = [(s.provider, s.topics) for s in (story(a, feeds) for a in doc.items)]
-        digest = hashlib.blake2b(repr(leads).encode(), digest_size=16).digest()
-        key = ("feed page", doc.feed.spec, older, newer, total, digest)
-        make = partial(_page, doc, feeds, older, newer, total, common)
+        where = leads.of(doc.items)
+        key = ("feed page", doc.feed.spec, older, newer, total, where)
+        make = partial(_page, doc, leads, older, newer, total, common)
         yield Page(f"{doc.path}.html", key, doc.items, make)
 
 
 def _page(
     doc: Document,
-    feeds: Collection[str],
+    leads: Leads,
     older: str | None,
     newer: str | None,
     total: int | None,
@@ -73,7 +92,7 @@ def _page(
         discovered=[doc.feed],
         feed=doc.feed,
         doc=doc,
-        stories=[story(article, feeds) for article in doc.items],
+        stories=[Story(article, *leads(article)) for article in doc.items],
         total=total,
         before=f"{root}{newer}.html" if newer else None,
         after=f"{root}{older}.html" if older else None,

@@ -117,7 +117,8 @@ def list_pages(feeds: Sequence[Feed], common: dict) -> Iterator[Page]:
     for name, heading, members in groups:
         path = "feeds.opml" if name == "all" else name
         lists = _opml_groups(members) if heading is None else [(heading, members)]
-        key = ("opml", tuple(members))
+        # What an OPML file shows of its feeds: no counts, only the newest date of all.
+        key = ("opml", tuple(r.spec for r in members), max(r.newest for r in members))
         yield Page(path, key, (), partial(_opml, path, lists, common))
 
 

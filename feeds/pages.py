@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from functools import partial
 from importlib.resources import files
 
-from feeds.feed_pages import feed_pages
+from feeds.feed_pages import Leads, feed_pages
 from feeds.html import Page
 from feeds.listings import list_pages
 from feeds.model import Feed, File, Rendered
@@ -39,9 +39,9 @@ def plan_pages(feeds: Iterable[Feed], renderer: Renderer) -> list[Page]:
     }
     lists = {**common, "root": "", "description": config.site.description}
     pages = [*_assets(), *list_pages(feeds, lists)]
-    paths = frozenset(feed.spec.path for feed in feeds)
+    leads = Leads(frozenset(feed.spec.path for feed in feeds))
     for feed in feeds:
-        pages += feed_pages(feed, renderer, paths, common)
+        pages += feed_pages(feed, renderer, leads, common)
     return pages
 
 
