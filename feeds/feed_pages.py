@@ -29,33 +29,41 @@ class Story:
 class Leads:
     """Where each article's provider and topics lead, among the feeds of one build: worked
     out once per article, though it is on a page of each of its feeds (and a page's key
-    holds it for every item: what it links to is part of its bytes)."""
+    holds it for every item: what it links to is part of its bytes). An ``earlier`` build's
+    are taken over while the same feeds exist, for the articles that are the same objects
+    (the parse cache keeps an unchanged file's article)."""
 
-    def __init__(self, feeds: Collection[str]):
+    def __init__(self, feeds: Collection[str], earlier: Leads | None = None):
         self._feeds = feeds  # the paths of every feed
-        self._known: dict[int, Lead] = {}  # by id() of the article, alive for the build
+        self._known: dict[int, tuple[Article, Lead]] = {}  # by id() of the article
+        same = earlier is not None and earlier._feeds == feeds
+        self._earlier = earlier._known if earlier is not None and same else {}
 
     def of(self, items: tuple[Article, ...]) -> tuple[Lead, ...]:
         """The lead of each of ``items``: one lookup each once they are known (at 100,000
         articles, 300,000 items are on pages, for every rebuild)."""
         try:
-            return tuple(map(self._known.__getitem__, map(id, items)))
+            return tuple(lead for _, lead in map(self._known.__getitem__, map(id, items)))
         except KeyError:
             return tuple(map(self, items))
 
     def __call__(self, article: Article) -> Lead:
-        lead = self._known.get(id(article))
-        if lead is None:
+        known = self._known.get(id(article)) or self._earlier.get(id(article))
+        if known is not None and known[0] is article:
+            lead = known[1]
+        else:
             provider = f"providers/{article.provider.domain}"
             topics = tuple(
                 (name, path if (path := f"topics/{slug}") in self._feeds else None)
                 for name, slug in zip(article.topics, article.topic_slugs, strict=True)
             )
-            lead = self._known[id(article)] = (
-                provider if provider in self._feeds else None,
-                topics,
-            )
+            lead = (provider if provider in self._feeds else None, topics)
+        self._known[id(article)] = (article, lead)
         return lead
+
+    def settle(self) -> None:
+        """Let go of the earlier build's (and the articles they hold)."""
+        self._earlier = {}
 
 
 def feed_pages(feed: Feed, renderer: Renderer, leads: Leads, common: dict) -> Iterator[Page]:

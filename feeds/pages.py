@@ -27,8 +27,8 @@ from feeds.reuse import PreviousBuild
 ASSETS = {"feeds.css": "text/css", "feeds.js": "text/javascript"}
 
 
-def plan_pages(feeds: Iterable[Feed], renderer: Renderer) -> list[Page]:
-    """Every page of ``feeds``, not yet rendered."""
+def plan_pages(feeds: Iterable[Feed], renderer: Renderer, leads: Leads | None = None) -> list[Page]:
+    """Every page of ``feeds``, not yet rendered; ``leads`` may hold an earlier build's."""
     feeds = list(feeds)
     config = renderer.config
     common = {
@@ -39,10 +39,15 @@ def plan_pages(feeds: Iterable[Feed], renderer: Renderer) -> list[Page]:
     }
     lists = {**common, "root": "", "description": config.site.description}
     pages = [*_assets(), *list_pages(feeds, lists)]
-    leads = Leads(frozenset(feed.spec.path for feed in feeds))
+    leads = leads or Leads(paths(feeds))
     for feed in feeds:
         pages += feed_pages(feed, renderer, leads, common)
+    leads.settle()
     return pages
+
+
+def paths(feeds: Iterable[Feed]) -> frozenset[str]:
+    return frozenset(feed.spec.path for feed in feeds)
 
 
 def render_pages(
@@ -51,7 +56,11 @@ def render_pages(
     """Every page of ``feeds`` rendered; a page whose key and items ``previous`` holds
     unchanged is reused."""
     previous = previous or PreviousBuild()
-    for page in plan_pages(feeds, renderer):
+    feeds = list(feeds)
+    earlier = previous.carried.get(Leads)
+    leads = Leads(paths(feeds), earlier if isinstance(earlier, Leads) else None)
+    previous.carried[Leads] = leads
+    for page in plan_pages(feeds, renderer, leads):
         yield from previous.get(page.path, page.key, page.items, page.render)
 
 

@@ -44,6 +44,9 @@ class PreviousBuild:
         self._new: dict[str, Done] = {}
         self._digests: dict[int, bytes] = {}  # id(article) → digest, for one build
         self.rendered = 0  # documents the current build rendered (the others were reused)
+        # What a renderer of pages carries from one build to the next, by its own key
+        # (forgotten with the rest when the config or the store changes).
+        self.carried: dict[object, object] = {}
 
     def resume(self, config: Config, store: Store, done: dict[str, Done]) -> None:
         """Reuse, in the next build with ``config`` and ``store``, what ``done`` lists."""
@@ -52,6 +55,8 @@ class PreviousBuild:
     def start(self, config: Config, store: Store | None = None) -> None:
         same = self._config is not None and self._config == config and self._store == store
         self._old = (self._new or self._old) if same else {}
+        if not same:
+            self.carried = {}
         self._new = {}
         self._digests = {}
         self.rendered = 0

@@ -356,3 +356,23 @@ def test_pages_module_does_not_import_the_web_stack():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_items_link_to_a_feed_as_soon_as_it_exists(site, monkeypatch):
+    monkeypatch.setattr(parsecache, "TRUST_AFTER_NS", 0)
+    site.configure(feeds={"items": 1, "providers": {"min_articles": 2}})
+    other = {"name": "Other Daily", "domain": "other.org"}
+    site.write("1.md", article(n=1, provider=other))
+    site.write("2.md", article(n=2))
+    publisher = Publisher(site.config_path)
+
+    def provider_links(files, page):
+        doc = lxml.html.fromstring(files[page].body)
+        return doc.xpath("//article//p[@class='meta']/a/@href")
+
+    first = publisher.build()
+    assert provider_links(first.files, "all/archive/1.html") == []  # one story: no feed yet
+    site.write("3.md", article(n=3, provider=other))
+    second = publisher.build()
+    assert provider_links(second.files, "all/archive/1.html") == ["../../providers/other.org.html"]
+    assert second.files["all/archive/1.html"].body == site.build().files["all/archive/1.html"].body
