@@ -88,8 +88,8 @@ def _reply_size(replies: Replies) -> int:
 
 def modified(snapshot: Snapshot, now: datetime) -> dict[str, datetime]:
     """Each file's Last-Modified, from the articles alone, so that every server (replicas,
-    restarts) gives the same: a feed document's newest item; for a feed's page, its feed's
-    newest item; for the other files (index.html, feeds.opml) the newest item of all. A
+    restarts) gives the same: a feed document's or its HTML page's newest item; for the
+    other files (index.html, feeds.opml, ...) the newest item of all. A
     file with no item has none. A date ahead of ``now`` is ``now`` (HTTP allows no later).
 
     Only a newer item moves it: a change that adds none (an edit, a removal) is seen by the
@@ -99,9 +99,8 @@ def modified(snapshot: Snapshot, now: datetime) -> dict[str, datetime]:
     for feed in snapshot.feeds:
         if feed.updated is None:
             continue
-        dates[f"{feed.spec.path}.html"] = feed.updated
         for doc in paginate(feed, config.feeds.items, config.feeds.archives):
-            for name in config.feeds.formats:
+            for name in (*config.feeds.formats, "html"):
                 dates[f"{doc.path}.{name}"] = doc.items[0].published
     newest = max(dates.values(), default=None)
     if newest is not None:

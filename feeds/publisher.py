@@ -20,7 +20,7 @@ from feeds.config import Config
 from feeds.errors import FeedsError, Problem
 from feeds.files import Finder, find, path_order
 from feeds.model import FORMAT_NAMES, Article, Feed, File
-from feeds.pages import render_pages
+from feeds.pages import plan_pages, render_pages
 from feeds.parsecache import ArticleCache, Stamp, Track
 from feeds.render import Renderer
 from feeds.reuse import Done, LazyFiles, PreviousBuild
@@ -111,7 +111,7 @@ class Publisher:
                 "rendered %d of %d documents (the others are unchanged)", previous.rendered, total
             )
         else:
-            files = LazyFiles(renderer, feeds, {r.path: r for r in render_pages(feeds, renderer)})
+            files = LazyFiles(renderer, feeds, plan_pages(feeds, renderer))
         problems = sources.problems()
         for problem in problems:
             log.warning("%s", problem)

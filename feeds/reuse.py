@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from feeds.config import Config
+from feeds.html import Page
 from feeds.model import Article, Document, Feed, File, Rendered
 from feeds.render import Renderer
 from feeds.store import Store
@@ -43,6 +44,9 @@ class PreviousBuild:
         self._new: dict[str, Done] = {}
         self._digests: dict[int, bytes] = {}  # id(article) → digest, for one build
         self.rendered = 0  # documents the current build rendered (the others were reused)
+        # What a renderer of pages carries from one build to the next, by its own key
+        # (forgotten with the rest when the config or the store changes).
+        self.carried: dict[object, object] = {}
 
     def resume(self, config: Config, store: Store, done: dict[str, Done]) -> None:
         """Reuse, in the next build with ``config`` and ``store``, what ``done`` lists."""
@@ -51,6 +55,8 @@ class PreviousBuild:
     def start(self, config: Config, store: Store | None = None) -> None:
         same = self._config is not None and self._config == config and self._store == store
         self._old = (self._new or self._old) if same else {}
+        if not same:
+            self.carried = {}
         self._new = {}
         self._digests = {}
         self.rendered = 0
@@ -125,7 +131,7 @@ def _doc_key(doc: Document) -> tuple:
 
 
 class LazyFiles(Mapping[str, File]):
-    """The files of ``feeds`` (and ``extra`` ones), each document rendered when one of its
+    """The files of ``feeds`` and ``pages``, each document or page rendered when one of its
     files is asked for and kept only until another is: what a one-off export needs, in a
     fraction of the memory of all files at once.
 
@@ -134,32 +140,32 @@ class LazyFiles(Mapping[str, File]):
     and its entry is let go soon after it is made: in feed order, the all-articles feed's
     archive pages held every entry until the last provider feed."""
 
-    def __init__(self, renderer: Renderer, feeds: Iterable[Feed], extra: Mapping[str, File]):
+    def __init__(self, renderer: Renderer, feeds: Iterable[Feed], pages: Iterable[Page]):
         self._renderer = renderer
         docs = sorted(renderer.documents(feeds), key=_oldest)
         renderer.plan(docs)
         names = [fmt.name for fmt in renderer.formats]
         self._docs = {f"{doc.path}.{name}": doc for doc in docs for name in names}
-        self._extra = extra
+        self._pages = {page.path: page for page in pages}
         self._current: tuple[Document | None, dict[str, Rendered]] = (None, {})
 
     def __getitem__(self, path: str) -> File:
-        if path in self._extra:
-            return self._extra[path]
+        if path in self._pages:
+            return self._pages[path].make()
         doc = self._docs[path]
         if self._current[0] != doc:
             self._current = (doc, {r.path: r for r in self._renderer.render_list(doc)})
         return self._current[1][path]
 
     def __contains__(self, path: object) -> bool:  # without rendering, unlike Mapping's
-        return path in self._docs or path in self._extra
+        return path in self._docs or path in self._pages
 
     def __iter__(self) -> Iterator[str]:
         yield from self._docs
-        yield from self._extra
+        yield from self._pages
 
     def __len__(self) -> int:
-        return len(self._docs) + len(self._extra)
+        return len(self._docs) + len(self._pages)
 
 
 def _oldest(doc: Document) -> datetime:

@@ -19,11 +19,11 @@ from werkzeug.wrappers import Response as BaseResponse
 from feeds.errors import FeedsError
 from feeds.fastpath import STATE_KEY, FastPath, wants_gzip
 from feeds.filters import ItemFilter, asks_filter
+from feeds.html import OPML
 from feeds.live import LiveFeeds, State, gzipped
 from feeds.lowpriority import LowPriority
 from feeds.metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
-from feeds.model import FORMAT_NAMES, Document, Rendered
-from feeds.pages import HTML
+from feeds.model import FORMAT_NAMES, MEDIA_TYPES, Document, Rendered
 from feeds.publisher import Publisher
 from feeds.render import Renderer
 from feeds.store import Missing
@@ -34,6 +34,9 @@ MAX_QUERY = 1000  # bytes of query string
 MAX_BODY = 1024  # bytes of request body (readers send none)
 RETRY_AFTER = 5  # seconds a reader is asked to wait while the feeds load
 BUSY_RETRY_AFTER = 1  # seconds a client refused a filtered feed is asked to wait
+# What other sites' pages may fetch (Access-Control-Allow-Origin: *): the feeds, JSON Feed
+# included, and the OPML lists; not the pages, their style sheet and script.
+_FOR_READERS = frozenset([*MEDIA_TYPES.values(), OPML])
 
 
 def _filtered(state: State, path: str, low: LowPriority) -> Rendered | None:
@@ -140,7 +143,7 @@ def create_app(config_path: str | Path = "config.yaml", background: bool = False
         response.cache_control.public = True
         response.cache_control.max_age = state.snapshot.config.feeds.max_age
         response.headers["X-Content-Type-Options"] = "nosniff"
-        if rendered.media_type != HTML:  # feeds, JSON Feed, OPML: for readers in browsers
+        if rendered.media_type in _FOR_READERS:  # for feed readers that run in browsers
             response.access_control_allow_origin = "*"
         return response.make_conditional(request)
 

@@ -27,6 +27,19 @@ def test_build_writes_every_feed_and_reports(site, runner):
     assert [e.title for e in parsed.entries] == ["Story number 2"]
 
 
+def test_build_exports_the_pages_a_server_gives_older_stories_included(site, runner):
+    site.configure(feeds={"items": 1})
+    for n in range(1, 4):
+        site.write(f"{n}.md", article(n=n))
+    assert runner("build").exit_code == 0
+    # `feeds build` renders each page as it writes it (LazyFiles), a server keeps them all:
+    # the same bytes either way.
+    files = site.build().files
+    assert {"all/archive/1.html", "all/archive/2.html", "providers.tsv", "feeds.js"} <= set(files)
+    for path, file in files.items():
+        assert (site.output / path).read_bytes() == file.body, path
+
+
 def test_second_build_rewrites_nothing(site, runner):
     site.write("1.md", article())
     runner("build")

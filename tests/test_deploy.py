@@ -32,6 +32,7 @@ DEPLOY = ROOT / "deploy"
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx missing (apt-get install nginx-light)")
 
 PAGES = ["all.rss", "all.atom", "all.json", "feeds.opml", "", "topics/ai.rss"]
+PAGES += ["feeds.css", "feeds.js", "providers.tsv"]  # what the pages load
 
 
 @pytest.fixture
@@ -94,6 +95,10 @@ def check_parses(path: str, body: bytes) -> None:
         assert json.loads(body)["items"]
     elif path.endswith(".opml"):
         assert ET.fromstring(body).findall(".//outline[@xmlUrl]")
+    elif path.endswith(".tsv"):
+        assert b"providers/other.org\tOther Daily\t1\t" in body
+    elif path.endswith((".css", ".js")):
+        assert body == (ROOT / "feeds" / "static" / path).read_bytes()
     elif path.endswith((".rss", ".atom")):
         parsed = feedparser.parse(body)
         assert not parsed.bozo, (path, parsed.bozo_exception)

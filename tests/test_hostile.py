@@ -65,8 +65,9 @@ PROPERTY = settings(
 # Every tag the page templates use: an article can add none.
 PAGE_TAGS = {
     "html", "head", "meta", "title", "link", "style", "body", "header", "nav", "a", "h1",
-    "h2", "p", "main", "ol", "ul", "li", "article", "time", "img", "section", "footer",
-    "span", "div",
+    "h2", "h3", "p", "main", "ol", "ul", "li", "article", "time", "img", "section", "footer",
+    "span", "div", "data", "label", "input", "select", "option", "button", "script",
+    "template",
 }  # fmt: skip
 # The tags Markdown makes: what a body holds once sanitised (raw HTML is cut down to them).
 BODY_TAGS = {
@@ -74,11 +75,14 @@ BODY_TAGS = {
     "ul", "ol", "li", "blockquote", "table", "thead", "tbody", "tr", "th", "td", "hr", "br",
 }  # fmt: skip
 CONTENT_TAGS = {"p", "ul", "li", "a"} | BODY_TAGS  # the body and related links of an item
-VOID_TAGS = {"meta", "link", "img", "br", "hr"}
+VOID_TAGS = {"meta", "link", "img", "br", "hr", "input"}
 FEED_PATH = re.compile(
     r"(all|topics/[a-z0-9-]{1,200}|providers/[a-z0-9.-]{1,200})"
-    r"(/archive/\d+)?\.(rss|atom|json|html)|index\.html|feeds\.opml"
+    r"(/archive/\d+)?\.(rss|atom|json|html)|index\.html|(feeds|topics|providers)\.opml"
+    r"|providers(-\d+)?\.html|feeds\.(css|js)|providers\.tsv"
 )
+# The one script of the pages, the site's own file: no other may be in a page.
+OWN_SCRIPT = re.compile(rb'<script src="(\.\./)*feeds\.js" defer></script>')
 
 
 # Building and checking sites ------------------------------------------------------------
@@ -219,6 +223,15 @@ def check_file(path: str, body: bytes) -> None:
     if kind == "json":
         check_json_feed(path, json.loads(body))
         return
+    if kind in ("css", "js"):  # the package's own files
+        return
+    if kind == "tsv":  # path, name, stories, date: four fields a line, whatever the name
+        lines = body.decode().splitlines()
+        assert all(len(line.split("\t")) == 4 for line in lines), path
+        return
+    if kind == "html":
+        assert len(OWN_SCRIPT.findall(body)) == 1, path
+        body = OWN_SCRIPT.sub(b"", body)
     assert b"<script" not in body and b"<b>" not in body, path
     if kind == "html":
         page = _Page(body.decode())

@@ -12,6 +12,8 @@ from urllib.parse import urljoin
 import feedparser
 import lxml.html
 
+from feeds import listings, parsecache
+from feeds.publisher import Publisher
 from tests.conftest import BASE_URL, article
 
 
@@ -45,7 +47,7 @@ def three_articles(site) -> None:
     site.write("3.md", article(n=3))
 
 
-def test_index_lists_every_feed_with_count_date_and_links(site):
+def test_index_lists_every_feed_with_true_count_date_and_links(site):
     three_articles(site)
     snapshot = site.build()
     doc = html(snapshot, "index.html")
@@ -56,18 +58,18 @@ def test_index_lists_every_feed_with_count_date_and_links(site):
         "providers/example.com",
         "providers/other.org",
     ]
+    # Counts are the whole history, not the feeds.items the feed URL holds (2 here).
     expected = {
-        "all.html": ("All articles", "2 articles", "2023-06-03T10:00:00Z"),
-        "topics/ai.html": ("AI", "2 articles", "2023-06-03T10:00:00Z"),
-        "topics/robots.html": ("Robots", "1 article", "2023-06-01T10:00:00Z"),
-        "providers/example.com.html": ("Example News", "2 articles", "2023-06-03T10:00:00Z"),
-        "providers/other.org.html": ("Other Daily", "1 article", "2023-06-02T10:00:00Z"),
+        "all.html": ("All articles", "3 stories", "2023-06-03T10:00:00Z"),
+        "topics/ai.html": ("AI", "3 stories", "2023-06-03T10:00:00Z"),
+        "topics/robots.html": ("Robots", "1 story", "2023-06-01T10:00:00Z"),
+        "providers/example.com.html": ("Example News", "2 stories", "2023-06-03T10:00:00Z"),
     }
     for page, (name, count, newest) in expected.items():
         [link] = doc.xpath("//li/a[@href=$p]", p=page)
         assert link.text_content() == name
         entry = link.getparent()
-        assert count in entry.text_content()
+        assert entry.xpath(".//data")[0].text_content() == count
         assert entry.xpath(".//time/@datetime") == [newest]
         feed = page.removesuffix(".html")
         assert [a.get("href") for a in entry.xpath(".//a[@type]")] == [
@@ -75,30 +77,81 @@ def test_index_lists_every_feed_with_count_date_and_links(site):
             f"{feed}.atom",
             f"{feed}.json",
         ]
-    # Grouped: the all-articles feed first, then topics, then providers.
-    assert doc.xpath("//h2/text()") == ["Topics", "Providers"]
-    topics = doc.xpath("//section[h2='Topics']//li/a[not(@type)]/@href")
-    assert topics == ["topics/ai.html", "topics/robots.html"]
-    assert set(internal_links(snapshot, "index.html")) <= set(snapshot.files)
+    # Sections with jump links, largest first; a provider of one story is on the A-Z page.
+    assert doc.xpath("//section[not(@hidden)]/h2/text()") == ["Topics", "Providers"]
+    jumps = doc.xpath("//nav[@aria-label='Sections']//a/@href")
+    assert jumps == ["#topics", "#providers", "providers.html", "feeds.opml"]
+    assert doc.xpath("//section[@id='topics']//li/a[not(@type)]/@href") == [
+        "topics/ai.html",
+        "topics/robots.html",
+    ]
+    assert doc.xpath("//section[@id='providers']//li/a[not(@type)]/@href") == [
+        "providers/example.com.html"
+    ]
+    directory = html(snapshot, "providers.html")
+    assert directory.xpath("//li/a[not(@type)]/text()") == ["Example News", "Other Daily"]
+    for page in ("index.html", "providers.html"):
+        assert set(internal_links(snapshot, page)) <= set(snapshot.files)
 
 
-def test_feed_page_lists_its_current_items(site):
+def test_index_stays_small_with_thousands_of_providers(site, monkeypatch):
+    monkeypatch.setattr(listings, "DIRECTORY_PAGE", 40)
+    for n in range(1, 121):  # 120 providers, the first 30 with two stories
+        provider = {"name": f"Provider {n:03d}", "domain": f"p{n:03d}.example.com"}
+        site.write(f"{n}.md", article(n=n % 28 + 1, webUrl=f"https://x.org/{n}", provider=provider))
+        if n <= 30:
+            site.write(f"{n}b.md", article(webUrl=f"https://x.org/{n}b", provider=provider))
+    snapshot = site.build()
+    index = html(snapshot, "index.html")
+    listed = index.xpath("//section[@id='providers']//li/a[not(@type)]/text()")
+    assert sorted(listed) == [f"Provider {n:03d}" for n in range(1, 31)]
+    assert "every provider A–Z" in index.xpath("//section[@id='providers']/p")[0].text_content()
+    # The A-Z pages: every provider once, by name, 40 a page, linked next and prev.
+    names, page, pages = [], "providers.html", []
+    while page:
+        pages.append(page)
+        doc = html(snapshot, page)
+        names += doc.xpath("//main//li/a[not(@type)]/text()")
+        older = doc.xpath("//a[@rel='next']/@href")
+        page = older[0] if older else None
+        if page:
+            assert html(snapshot, page).xpath("//a[@rel='prev']/@href") == [pages[-1]]
+    assert pages == ["providers.html", "providers-2.html", "providers-3.html"]
+    assert names == [f"Provider {n:03d}" for n in range(1, 121)]
+
+
+def test_opml_per_section(site):
+    three_articles(site)
+    snapshot = site.build()
+    for path, kind in [("topics.opml", "topic"), ("providers.opml", "provider")]:
+        root = ET.fromstring(snapshot.files[path].body)
+        urls = [local(o.get("xmlUrl")) for o in root.iter("outline") if o.get("xmlUrl")]
+        assert urls == [f"{f.spec.path}.rss" for f in snapshot.feeds if f.spec.kind == kind]
+
+
+def test_feed_page_lists_its_newest_items_with_provider_and_topics(site):
     three_articles(site)
     site.write("4.md", article(n=4, images=[{"url": "https://img.example.com/4.jpg"}]))
     snapshot = site.build()
     doc = html(snapshot, "topics/ai.html")
     assert doc.xpath("//h1")[0].text_content() == "AI"
+    assert "4 stories, the newest on 2023-06-04" in doc.xpath("//header")[0].text_content()
     items = doc.xpath("//main/ol/li")
     assert len(items) == 2  # feeds.items, the newest first
     first, second = items
-    [title] = first.xpath(".//h2/a")
+    [title] = first.xpath(".//h3/a")
     assert (title.text_content(), title.get("href")) == (
         "Story number 4",
         "https://news.example.com/story-4",
     )
-    assert "Example News" in first.xpath(".//p[@class='meta']")[0].text_content()
+    [provider] = first.xpath(".//p[@class='meta']/a")
+    assert (provider.text_content(), provider.get("href")) == (
+        "Example News",
+        "../providers/example.com.html",
+    )
     assert first.xpath(".//time/@datetime") == ["2023-06-04T10:00:00Z"]
-    assert "What happened in story 4." in first.text_content()
+    assert first.xpath(".//div[@class='text']")[0].text_content() == "What happened in story 4."
+    assert first.xpath(".//p[@class='topics']/a/@href") == ["../topics/ai.html"]
     [image] = first.xpath(".//img")
     assert image.attrib == {"src": "https://img.example.com/4.jpg", "loading": "lazy", "alt": ""}
     [image] = second.xpath(".//img")
@@ -107,19 +160,75 @@ def test_feed_page_lists_its_current_items(site):
         "800",
         "450",
     )
-    assert second.xpath(".//h2/a/@href") == ["https://news.example.com/story-3"]
-    # Links back to the index and to its own feed, relative to the page.
+    assert second.xpath(".//h3/a/@href") == ["https://news.example.com/story-3"]
+    # Subscribe: each feed URL to copy, one line on what to do with it.
+    fields = doc.xpath("//section[@class='subscribe']//input")
+    assert [local(f.get("value")) for f in fields] == [
+        "topics/ai.rss",
+        "topics/ai.atom",
+        "topics/ai.json",
+    ]
+    buttons = doc.xpath("//section[@class='subscribe']//button/@data-copy")
+    assert buttons == [f.get("id") for f in fields]
+    assert (
+        "paste it into your feed reader"
+        in doc.xpath("//section[@class='subscribe']")[0].text_content()
+    )
+    # Links back to the index and on to older stories, relative to the page.
     links = internal_links(snapshot, "topics/ai.html")
-    assert "index.html" in links
-    assert {"topics/ai.rss", "topics/ai.atom", "topics/ai.json"} <= set(links)
+    assert {"index.html", "topics/ai/archive/1.html", "providers/example.com.html"} <= set(links)
     assert set(links) <= set(snapshot.files)
+
+
+def test_feed_pages_mirror_the_archive_pages(site):
+    site.configure(feeds={"items": 3})
+    for n in range(1, 12):
+        site.write(f"{n}.md", article(n=n))
+    snapshot = site.build()
+    # Walk from the feed's page to the oldest by rel="next", and back by rel="prev".
+    page, chain = "all.html", []
+    while page:
+        chain.append(page)
+        doc = html(snapshot, page)
+        ids = doc.xpath("//main/ol/li//h3/a/@href")
+        path = page.removesuffix(".html")
+        entries = [e.id for e in feedparser.parse(snapshot.files[f"{path}.atom"].body).entries]
+        assert ids == entries, page  # the same slice as the feed document at the same path
+        [head_next] = doc.xpath("//head/link[@rel='next']/@href") or [None]
+        older = doc.xpath("//nav[@class='pager']/a[@rel='next']/@href")
+        assert older == ([head_next] if head_next else [])
+        page = local(resolve(page, older[0])) if older else None
+        if page:
+            newer = html(snapshot, page).xpath("//nav[@class='pager']/a[@rel='prev']/@href")
+            assert [local(resolve(page, h)) for h in newer] == [chain[-1]]
+    assert chain == ["all.html", "all/archive/3.html", "all/archive/2.html", "all/archive/1.html"]
+    seen = {href for p in chain for href in html(snapshot, p).xpath("//main/ol/li//h3/a/@href")}
+    assert len(seen) == 11  # every story reachable
+    archive = html(snapshot, "all/archive/1.html")
+    assert archive.xpath("//h2")[0].text_content() == "Stories from 2023-06-01 to 2023-06-03"
+    assert not archive.xpath("//section[@class='subscribe']")
+
+
+def test_archive_pages_are_not_rendered_again_for_a_newer_story(site, monkeypatch):
+    monkeypatch.setattr(parsecache, "TRUST_AFTER_NS", 0)
+    site.configure(feeds={"items": 2})
+    for n in range(1, 8):
+        site.write(f"{n}.md", article(n=n))
+    publisher = Publisher(site.config_path)
+    first = publisher.build()
+    site.write("8.md", article(n=8))
+    second = publisher.build()
+    same = [p for p in first.files if p.endswith(".html") and first.files[p] is second.files.get(p)]
+    archives = ["all/archive/1.html", "all/archive/2.html", "all/archive/3.html"]
+    assert set(archives) <= set(same)
+    assert "all.html" not in same and "index.html" not in same
 
 
 def test_article_without_image_or_excerpt(site):
     site.write("1.md", article(n=1, images=None, excerpt=None))
     doc = html(site.build(), "all.html")
     assert doc.xpath("//img") == []
-    assert doc.xpath("//article/p") == doc.xpath("//article/p[@class='meta']")
+    assert doc.xpath("//article//div[@class='text']") == []
 
 
 def test_autodiscovery_links_are_feeds_of_the_snapshot(site):
@@ -165,6 +274,7 @@ def test_every_page_is_a_small_html5_document_in_the_site_language(site):
     assert sorted(pages) == [
         "all.html",
         "index.html",
+        "providers.html",
         "providers/example.com.html",
         "topics/ai.html",
     ]
@@ -175,7 +285,12 @@ def test_every_page_is_a_small_html5_document_in_the_site_language(site):
         assert doc.get("lang") == "de"
         assert doc.xpath("//meta[@name='viewport']/@content")
         assert doc.xpath("//title/text()")
-        assert not doc.xpath("//script | //@*[starts-with(name(), 'on')]"), page  # no JavaScript
+        # No script of its own but the site's file (which the CSP alone allows), no handler.
+        root = "../" * page.count("/")
+        assert doc.xpath("//script/@src") == [f"{root}feeds.js"], page
+        assert not doc.xpath("//script/text() | //@*[starts-with(name(), 'on')]"), page
+        [csp] = doc.xpath("//meta[@http-equiv='Content-Security-Policy']/@content")
+        assert "script-src 'self'" in csp and "default-src 'none'" in csp
         levels = [int(h.tag[1]) for h in doc.iter("h1", "h2", "h3", "h4")]
         assert levels[0] == 1 and all(b - a <= 1 for a, b in itertools.pairwise(levels)), page
 
@@ -187,11 +302,11 @@ def test_article_markup_is_escaped(site):
     snapshot = site.build()
     for path, rendered in snapshot.files.items():
         if path.endswith((".html", ".opml")):
-            assert b"<script" not in rendered.body, path
+            assert b"<script>" not in rendered.body, path
             assert b"<img src=x" not in rendered.body, path
             assert b"<i>" not in rendered.body, path
     doc = html(snapshot, "all.html")
-    assert doc.xpath("//article//h2")[0].text_content() == title
+    assert doc.xpath("//article//h3")[0].text_content() == title
     assert excerpt in doc.xpath("//article")[0].text_content()
     assert doc.xpath("//img/@src") == ["https://img.example.com/1.jpg"]
 
@@ -219,7 +334,7 @@ def test_opml_lists_every_feed_once(site):
 
 def test_a_site_without_feeds_has_an_index_and_no_opml(site):
     snapshot = site.build()
-    assert set(snapshot.files) == {"index.html"}
+    assert set(snapshot.files) == {"index.html", "feeds.css", "feeds.js"}
     assert "No feeds yet." in html(snapshot, "index.html").text_content()
 
 
@@ -229,7 +344,7 @@ def test_pages_are_byte_identical_on_rebuild(site):
     site.write("3.md", article(n=3))  # rewritten, same content
     second = site.build()
     pages = [p for p in first.files if p.endswith((".html", ".opml"))]
-    assert len(pages) == 7
+    assert len(pages) == 12
     for path in pages:
         assert first.files[path].body == second.files[path].body
         assert first.files[path].etag == second.files[path].etag
@@ -241,3 +356,23 @@ def test_pages_module_does_not_import_the_web_stack():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_items_link_to_a_feed_as_soon_as_it_exists(site, monkeypatch):
+    monkeypatch.setattr(parsecache, "TRUST_AFTER_NS", 0)
+    site.configure(feeds={"items": 1, "providers": {"min_articles": 2}})
+    other = {"name": "Other Daily", "domain": "other.org"}
+    site.write("1.md", article(n=1, provider=other))
+    site.write("2.md", article(n=2))
+    publisher = Publisher(site.config_path)
+
+    def provider_links(files, page):
+        doc = lxml.html.fromstring(files[page].body)
+        return doc.xpath("//article//p[@class='meta']/a/@href")
+
+    first = publisher.build()
+    assert provider_links(first.files, "all/archive/1.html") == []  # one story: no feed yet
+    site.write("3.md", article(n=3, provider=other))
+    second = publisher.build()
+    assert provider_links(second.files, "all/archive/1.html") == ["../../providers/other.org.html"]
+    assert second.files["all/archive/1.html"].body == site.build().files["all/archive/1.html"].body

@@ -29,11 +29,11 @@ def test_an_edit_rerenders_only_the_feeds_that_hold_the_article(news: Site):
 
     assert bodies(after) == fresh(news)
     changed = {p for p in after.files if after.files[p] is not before.files[p]}
-    # Article 5: topic 2, provider news1; its feeds in three formats and their pages,
-    # and the index and OPML, which are always rendered.
+    # Article 5: topic 2, provider news1; its feeds in three formats and their pages. The
+    # lists of feeds (index, OPML) show the same counts and dates: not rendered again.
     feeds = ["all", "topics/topic-2", "providers/news1.example.com"]
     expected = {f"{f}.{ext}" for f in feeds for ext in ("rss", "atom", "json", "html")}
-    assert changed == expected | {"index.html", "feeds.opml"}
+    assert changed == expected
     assert b"Edited title" in after.files["topics/topic-2.rss"].body
 
 
@@ -59,7 +59,9 @@ def test_a_snapshot_holds_every_feed_in_every_format_its_pages_and_what_was_skip
     feeds = ["all", *(f"topics/topic-{n}" for n in range(3))]
     feeds += [f"providers/news{n}.example.com" for n in range(4)]
     expected = {f"{f}.{ext}" for f in feeds for ext in ("rss", "atom", "json", "html")}
-    assert set(snapshot.files) == expected | {"index.html", "feeds.opml"}
+    lists = {"index.html", "providers.html", "providers.tsv", "feeds.opml", "topics.opml"}
+    lists.add("providers.opml")
+    assert set(snapshot.files) == expected | lists | {"feeds.css", "feeds.js"}
 
 
 def test_a_one_off_build_that_keeps_nothing_gives_the_same_files(news: Site):
