@@ -3,6 +3,7 @@ from the front matter alone."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -15,6 +16,11 @@ from .conftest import article
 
 def front_matter(path: Path) -> dict | None:
     """The fields of an article file, or None if it is broken (as far as this test knows)."""
+    return _front_matter(path, path.stat().st_mtime_ns)
+
+
+@functools.cache  # the corpus is counted five times over: read once (PyYAML is slow)
+def _front_matter(path: Path, mtime_ns: int) -> dict | None:
     text = path.read_text(encoding="utf-8-sig")
     try:
         fields = yaml.safe_load(text.split("---\n")[1])
