@@ -54,6 +54,11 @@ class Stored:
     def body(self) -> bytes:
         return self._store.read(self.etag)
 
+    @property
+    def source(self) -> Path:
+        """The file that holds the body (see :class:`feeds.model.OnDisk`)."""
+        return self._store._file(self.etag)
+
     def __repr__(self) -> str:
         return f"Stored({self.path!r}, {self.etag})"
 
@@ -87,7 +92,8 @@ class Store:
             try:
                 _write(target, file.body)
             except OSError as e:
-                raise OutputError(f"{self.folder}: cannot keep the feeds: {e.strerror}") from None
+                where = e.filename or self.folder
+                raise OutputError(f"{where}: cannot write the feeds: {e.strerror}") from None
         return Stored(file.path, file.media_type, file.etag, self)
 
     def holds(self, files: Iterable[File]) -> bool:
