@@ -25,6 +25,7 @@ from feeds.export import MANIFEST, export
 from feeds.model import Rendered
 from feeds.parsecache import CACHE_FILE
 from feeds.publisher import Publisher
+from feeds.store import STORE
 
 from .conftest import (
     FAST_DUMPER,
@@ -76,9 +77,12 @@ def build_command(site: Site, *args: str) -> list[str]:
 
 
 def on_disk(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` by relative path, temp files and manifest included."""
+    """Every file under ``folder`` by relative path, temp files and manifest included; not
+    the rendered files kept for the next run (.feeds-store), which no reader fetches."""
     return {
-        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and STORE not in p.relative_to(folder).parts
     }
 
 
