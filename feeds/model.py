@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,6 @@ class File(Protocol):
     def body(self) -> bytes: ...
 
 
-@runtime_checkable
 class OnDisk(Protocol):
     """A file whose body already lies in a file of its own that is never changed once
     written (a :class:`feeds.store.Stored`): an export may link to it instead of copying."""

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -98,7 +99,7 @@ class Store:
 
     def holds(self, files: Iterable[File]) -> bool:
         """Whether the bodies of ``files`` are all here (as they would be unless removed)."""
-        return all(isinstance(f, Stored) and self._file(f.etag).exists() for f in files)
+        return all(isinstance(f, Stored) and os.path.exists(self._name(f.etag)) for f in files)
 
     def read(self, etag: str) -> bytes:
         try:
@@ -169,8 +170,17 @@ class Store:
         return removed
 
     def _file(self, etag: str) -> Path:
+        return Path(self._name(etag))
+
+    def _name(self, etag: str) -> str:
+        """The body's file name as a string: made for every file of every build, where
+        joining Paths cost more than the look at the file."""
         name = etag.strip('"')
-        return self.folder / name[:2] / name[2:]
+        return f"{self._root}/{name[:2]}/{name[2:]}"
+
+    @functools.cached_property
+    def _root(self) -> str:
+        return str(self.folder)
 
 
 def _bodies(folder: Path) -> Iterable[Path]:

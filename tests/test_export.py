@@ -219,3 +219,17 @@ def test_a_stored_file_is_copied_where_it_cannot_be_linked(tmp_path, monkeypatch
     assert (out / "all_rss").stat().st_ino != kept["all_rss"].source.stat().st_ino
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "all_rss"]  # no temp file left
     assert export(kept, out).unchanged == ("all_rss",)
+
+
+def test_a_link_in_the_output_folder_cannot_lead_a_write_outside(tmp_path):
+    out = tmp_path / "public"
+    export(files(topics__x_rss=b"x"), out)
+    victim = tmp_path / "keep.txt"
+    victim.write_text("precious")
+    (out / "topics" / "x_rss").unlink()
+    (out / "topics" / "x_rss").symlink_to(victim)
+    (out / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
+    for path in ("topics/x_rss", "elsewhere/keep.txt"):
+        with pytest.raises(OutputError, match="refusing to write outside"):
+            export(files(**{path.replace("/", "__"): b"y"}), out)
+    assert victim.read_text() == "precious"
