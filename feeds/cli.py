@@ -9,6 +9,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
@@ -19,12 +20,17 @@ import yaml
 from feeds import articles as articles_module
 from feeds import config as config_module
 from feeds import stats, stats_output, websub
-from feeds.errors import ConfigError, FeedsError, Problem
+from feeds.config import Config
+from feeds.errors import ConfigError, FeedsError, OutputError, Problem
 from feeds.export import Report, export
 from feeds.files import find
+from feeds.handover import keep_stored, modified
 from feeds.model import FORMAT_NAMES
 from feeds.publisher import Publisher, Snapshot, feed_urls, paused_gc
 from feeds.rebuild import Reloader
+from feeds.store import Store
+
+log = logging.getLogger(__name__)
 
 PROGRESS_FROM = 2000  # files; smaller builds finish before a bar would help
 MAX_REQUEST_HEAD = 16 * 1024  # bytes of request line and headers `feeds serve` reads
@@ -110,10 +116,10 @@ def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) 
                 exporter = _Exporter(output, folder)
                 reloader = Reloader(publisher, exporter, track=_progress)
                 snapshot = reloader.first
-            else:  # one export: each file rendered as it is written, none kept
+                report = export(snapshot.files, folder, gzip=config.output.gzip)
+            else:
                 reloader = None
-                snapshot = publisher.build(config, track=_progress, keep=False)
-            report = export(snapshot.files, folder, gzip=config.output.gzip)
+                snapshot, report = _build_once(publisher, config, folder)
             publisher.cache.save(folder)
     except FeedsError as e:
         raise Failed(str(e)) from None
@@ -135,6 +141,27 @@ def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) 
         )
     if strict and snapshot.problems:
         raise Failed(f"--strict: {len(snapshot.problems)} article files skipped")
+
+
+def _build_once(publisher: Publisher, config: Config, folder: Path) -> tuple[Snapshot, Report]:
+    """Build from the files the last run (``feeds build`` or ``feeds serve``) kept in the
+    store in output.folder, rendering only the documents that changed; export into
+    ``folder`` (each file a link to its stored body), and keep the store for the next."""
+    publisher.stored = True
+    kept = Store.of(config).load(config)
+    if kept is not None:
+        publisher.resume(config, kept)
+    try:
+        snapshot = publisher.build(config, track=_progress)
+    except OutputError as e:  # say, a read-only output.folder, and --output elsewhere
+        log.warning("%s: every file is rendered for this export alone", e)
+        publisher.stored = False
+        snapshot = publisher.build(config, track=_progress, keep=False)
+        return snapshot, export(snapshot.files, folder, gzip=config.output.gzip)
+    report = export(snapshot.files, folder, gzip=config.output.gzip)
+    dates = modified(snapshot, datetime.now(UTC))
+    keep_stored(publisher, snapshot, dates, kept.files if kept else {})
+    return snapshot, report
 
 
 def _tell(snapshot: Snapshot, report: Report, folder: Path, counted: bool = True) -> None:

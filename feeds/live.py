@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 
 from feeds.config import Config
 from feeds.errors import FeedsError
+from feeds.handover import keep_stored, modified
 from feeds.lru import Lru
 from feeds.metrics import Metrics
 from feeds.model import Feed, File, Rendered
 from feeds.publisher import Publisher, Snapshot
 from feeds.rebuild import Reloader
-from feeds.render import FORMATS, Format, paginate
+from feeds.render import FORMATS, Format
 from feeds.search import WordIndex
 from feeds.store import Store
 
@@ -84,29 +85,6 @@ def _reply_size(replies: Replies) -> int:
     return REPLY_OVERHEAD + sum(
         len(r.body) for r in (replies.get, replies.head, replies.not_modified)
     )
-
-
-def modified(snapshot: Snapshot, now: datetime) -> dict[str, datetime]:
-    """Each file's Last-Modified, from the articles alone, so that every server (replicas,
-    restarts) gives the same: a feed document's or its HTML page's newest item; for the
-    other files (index.html, feeds.opml, ...) the newest item of all. A
-    file with no item has none. A date ahead of ``now`` is ``now`` (HTTP allows no later).
-
-    Only a newer item moves it: a change that adds none (an edit, a removal) is seen by the
-    ETag, which every reader sends where it has one."""
-    config = snapshot.config
-    dates: dict[str, datetime] = {}
-    for feed in snapshot.feeds:
-        if feed.updated is None:
-            continue
-        for doc in paginate(feed, config.feeds.items, config.feeds.archives):
-            for name in (*config.feeds.formats, "html"):
-                dates[f"{doc.path}.{name}"] = doc.items[0].published
-    newest = max(dates.values(), default=None)
-    if newest is not None:
-        for path in snapshot.files:
-            dates.setdefault(path, newest)
-    return {path: min(date, now).replace(microsecond=0) for path, date in dates.items()}
 
 
 class LiveFeeds:
@@ -239,10 +217,7 @@ class LiveFeeds:
             return
         self.publisher.cache.save(folder)
         if self.publisher.stored:
-            store = Store.of(snapshot.config)
-            docs = self.publisher.documents()
-            store.save(snapshot.config, snapshot.files, state.dates, docs)
-            store.collect(snapshot.files, old.snapshot.files if old else {})
+            keep_stored(self.publisher, snapshot, state.dates, old.snapshot.files if old else {})
 
 
 def gzipped(state: State, file: File) -> bytes:

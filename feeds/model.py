@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 
@@ -133,3 +134,11 @@ class File(Protocol):
     def etag(self) -> str: ...
     @property
     def body(self) -> bytes: ...
+
+
+class OnDisk(Protocol):
+    """A file whose body already lies in a file of its own that is never changed once
+    written (a :class:`feeds.store.Stored`): an export may link to it instead of copying."""
+
+    @property
+    def source(self) -> Path: ...

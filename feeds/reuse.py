@@ -75,11 +75,13 @@ class PreviousBuild:
         """Every document of ``feeds`` in every format, the unchanged ones' files reused.
         Oldest first, like :class:`LazyFiles` and for the same reason."""
         docs = sorted(renderer.documents(feeds), key=_oldest)
-        renderer.plan(
-            doc for doc in docs if self._reusable(doc.path, _doc_key(doc), doc.items) is None
-        )
-        for doc in docs:
-            yield from self.get(doc.path, _doc_key(doc), doc.items, renderer.render_list, doc)
+        # Looked up once: a fingerprint and a look at the stored files each.
+        found = [(doc, self._reusable(doc.path, _doc_key(doc), doc.items)) for doc in docs]
+        renderer.plan(doc for doc, done in found if done is None)
+        for doc, done in found:
+            yield from self._take(
+                doc.path, _doc_key(doc), doc.items, done, renderer.render_list, doc
+            )
 
     def get(
         self,
@@ -91,7 +93,18 @@ class PreviousBuild:
     ) -> list[File]:
         """The files of ``path`` from the previous build if it had the same key and items,
         else ``render(*args)``."""
-        done = self._reusable(path, key, items)
+        return self._take(path, key, items, self._reusable(path, key, items), render, *args)
+
+    def _take(
+        self,
+        path: str,
+        key: object,
+        items: tuple[Article, ...],
+        done: Done | None,
+        render: Callable[..., list[Rendered]],
+        *args: object,
+    ) -> list[File]:
+        """The files of ``done`` (what :meth:`_reusable` found), else ``render(*args)``."""
         if done is None:
             files = [self.keep(r) for r in render(*args)]
             self.rendered += 1

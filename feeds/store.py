@@ -9,11 +9,14 @@ store; each removes only what neither its current files nor its previous ones us
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import logging
+import os
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -31,6 +34,8 @@ log = logging.getLogger(__name__)
 STORE = ".feeds-store"  # in output.folder, beside the parse cache
 INDEX = "index.json"
 _TEMP_PREFIX = ".tmp-"
+# A temp file this old was left by a process killed while writing it (writes take ms).
+STALE_TEMP = 3600  # seconds
 # The libraries whose output is in the bodies: another version may render other bytes.
 _RENDERING = ("feedgen", "lxml", "jinja2")
 
@@ -53,6 +58,11 @@ class Stored:
     @property
     def body(self) -> bytes:
         return self._store.read(self.etag)
+
+    @property
+    def source(self) -> Path:
+        """The file that holds the body (see :class:`feeds.model.OnDisk`)."""
+        return self._store._file(self.etag)
 
     def __repr__(self) -> str:
         return f"Stored({self.path!r}, {self.etag})"
@@ -87,12 +97,13 @@ class Store:
             try:
                 _write(target, file.body)
             except OSError as e:
-                raise OutputError(f"{self.folder}: cannot keep the feeds: {e.strerror}") from None
+                where = e.filename or self.folder
+                raise OutputError(f"{where}: cannot write the feeds: {e.strerror}") from None
         return Stored(file.path, file.media_type, file.etag, self)
 
     def holds(self, files: Iterable[File]) -> bool:
         """Whether the bodies of ``files`` are all here (as they would be unless removed)."""
-        return all(isinstance(f, Stored) and self._file(f.etag).exists() for f in files)
+        return all(isinstance(f, Stored) and os.path.exists(self._name(f.etag)) for f in files)
 
     def read(self, etag: str) -> bytes:
         try:
@@ -152,30 +163,43 @@ class Store:
         return kept
 
     def collect(self, *used: Mapping[str, File]) -> int:
-        """Remove the bodies none of ``used`` holds; how many were removed."""
+        """Remove the bodies none of ``used`` holds, and temp files left by a process that
+        was killed (see :data:`STALE_TEMP`); how many bodies were removed."""
         keep = {f.etag.strip('"') for files in used for f in files.values()}
+        stale = time.time() - STALE_TEMP
         removed = 0
-        for entry in _bodies(self.folder):
-            name = entry.parent.name + entry.name
-            if name not in keep:
+        for entry in _entries(self.folder):
+            if entry.name.startswith(_TEMP_PREFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat().st_mtime < stale:
+                        entry.unlink(missing_ok=True)
+            elif entry.parent.name + entry.name not in keep:
                 entry.unlink(missing_ok=True)
                 removed += 1
         return removed
 
     def _file(self, etag: str) -> Path:
+        return Path(self._name(etag))
+
+    def _name(self, etag: str) -> str:
+        """The body's file name as a string: made for every file of every build, where
+        joining Paths cost more than the look at the file."""
         name = etag.strip('"')
-        return self.folder / name[:2] / name[2:]
+        return f"{self._root}/{name[:2]}/{name[2:]}"
+
+    @functools.cached_property
+    def _root(self) -> str:
+        return str(self.folder)
 
 
-def _bodies(folder: Path) -> Iterable[Path]:
+def _entries(folder: Path) -> Iterable[Path]:
+    """The bodies and temp files in the store's folders."""
     try:
         shards = [d for d in folder.iterdir() if d.is_dir()]
     except FileNotFoundError:
         return
     for shard in shards:
-        for entry in shard.iterdir():
-            if not entry.name.startswith(_TEMP_PREFIX):
-                yield entry
+        yield from shard.iterdir()
 
 
 def _write(target: Path, body: bytes) -> None:

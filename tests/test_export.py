@@ -1,5 +1,7 @@
+import errno
 import gzip
 import os
+from pathlib import Path
 
 import pytest
 
@@ -7,6 +9,7 @@ from feeds.errors import OutputError
 from feeds.export import MANIFEST, export, inside
 from feeds.model import Rendered
 from feeds.render import etag
+from feeds.store import STORE, Store, Stored
 
 from .conftest import article
 
@@ -161,3 +164,72 @@ def test_feeds_build_honours_output_gzip(site, runner):
     assert runner("build").exit_code == 0
     assert (site.output / "all.atom.gz").is_file()
     assert gzip.decompress((site.output / "all.atom.gz").read_bytes()) == site.feed("all.atom")
+
+
+# --- files already on disk: hard links to the stored bodies --------------------------------
+
+
+def stored(tmp_path, **bodies: bytes) -> dict[str, Stored]:
+    store = Store(tmp_path / STORE)
+    return {path: store.put(file) for path, file in files(**bodies).items()}
+
+
+def test_stored_files_are_linked_and_known_unchanged_without_reading(tmp_path, monkeypatch):
+    out = tmp_path / "public"
+    kept = stored(tmp_path, all_rss=b"a" * 500, other_rss=b"b")
+    report = export(kept, out, gzip=True)
+    assert report.written == ("all_rss", "other_rss")
+    for path, file in kept.items():
+        assert (out / path).stat().st_ino == file.source.stat().st_ino
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*_rss*")}
+
+    read, real_read = [], Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read.append(self) or real_read(self))
+    report = export(kept, out, gzip=True)
+    assert set(read) == {out / MANIFEST}  # neither the files, their .gz nor the bodies
+
+    assert report.unchanged == ("all_rss", "other_rss")
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*_rss*")} == mtimes
+
+
+def test_a_copy_with_the_same_bytes_is_unchanged_and_becomes_the_link(tmp_path):
+    out = tmp_path / "public"
+    export(files(all_rss=b"a"), out)  # an export from before the store
+    past = 1_000_000_000
+    os.utime(out / "all_rss", (past, past))
+    kept = stored(tmp_path, all_rss=b"a")
+
+    assert export(kept, out).unchanged == ("all_rss",)
+
+    assert (out / "all_rss").stat().st_ino == kept["all_rss"].source.stat().st_ino
+    assert (out / "all_rss").stat().st_mtime == past
+
+
+def test_a_stored_file_is_copied_where_it_cannot_be_linked(tmp_path, monkeypatch):
+    def cross_device(source, target):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    out = tmp_path / "public"
+    kept = stored(tmp_path, all_rss=b"a")
+
+    assert export(kept, out).written == ("all_rss",)
+
+    assert (out / "all_rss").read_bytes() == b"a"
+    assert (out / "all_rss").stat().st_ino != kept["all_rss"].source.stat().st_ino
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "all_rss"]  # no temp file left
+    assert export(kept, out).unchanged == ("all_rss",)
+
+
+def test_a_link_in_the_output_folder_cannot_lead_a_write_outside(tmp_path):
+    out = tmp_path / "public"
+    export(files(topics__x_rss=b"x"), out)
+    victim = tmp_path / "keep.txt"
+    victim.write_text("precious")
+    (out / "topics" / "x_rss").unlink()
+    (out / "topics" / "x_rss").symlink_to(victim)
+    (out / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
+    for path in ("topics/x_rss", "elsewhere/keep.txt"):
+        with pytest.raises(OutputError, match="refusing to write outside"):
+            export(files(**{path.replace("/", "__"): b"y"}), out)
+    assert victim.read_text() == "precious"

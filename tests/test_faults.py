@@ -27,6 +27,7 @@ from feeds.model import Rendered
 from feeds.pages import ASSETS
 from feeds.parsecache import CACHE_FILE
 from feeds.publisher import Publisher
+from feeds.store import STORE
 
 from .conftest import (
     FAST_DUMPER,
@@ -78,9 +79,12 @@ def build_command(site: Site, *args: str) -> list[str]:
 
 
 def on_disk(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` by relative path, temp files and manifest included."""
+    """Every file under ``folder`` by relative path, temp files and manifest included; not
+    the rendered files kept for the next run (.feeds-store), which no reader fetches."""
     return {
-        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and STORE not in p.relative_to(folder).parts
     }
 
 

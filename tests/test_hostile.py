@@ -45,6 +45,7 @@ from feeds.export import MANIFEST, export
 from feeds.files import find
 from feeds.parsecache import CACHE_FILE, ArticleCache
 from feeds.publisher import Publisher, Snapshot
+from feeds.store import STORE
 
 from .conftest import Site, article
 
@@ -166,11 +167,11 @@ def publish(site: Site, watch: Path) -> Snapshot:
 
 
 def written(output: Path) -> dict[str, bytes]:
-    """The files of the output folder but the manifest and parse cache, by path."""
+    """The files of the output folder but the manifest, parse cache and store, by path."""
     return {
         p.relative_to(output).as_posix(): p.read_bytes()
         for p in output.rglob("*")
-        if p.is_file() and p.name not in (MANIFEST, CACHE_FILE)
+        if p.is_file() and p.name not in (MANIFEST, CACHE_FILE) and STORE not in p.parts
     }
 
 

@@ -13,6 +13,7 @@ from feeds import body, parsecache
 from feeds.files import find
 from feeds.parsecache import CACHE_FILE, ArticleCache
 from feeds.publisher import Publisher
+from feeds.store import STORE
 
 from .conftest import CORPUS, ROOT, Site, article, story
 from .test_publisher import fresh
@@ -118,7 +119,7 @@ def written(output: Path) -> dict[str, bytes]:
     return {
         p.relative_to(output).as_posix(): p.read_bytes()
         for p in output.rglob("*")
-        if p.is_file() and not p.name.startswith(".")
+        if p.is_file() and not p.name.startswith(".") and STORE not in p.parts
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 
@@ -12,7 +13,7 @@ from feeds import config as config_module
 from feeds.model import Rendered
 from feeds.publisher import Publisher
 from feeds.render import etag
-from feeds.store import STORE, Missing, Store
+from feeds.store import STALE_TEMP, STORE, Missing, Store
 from feeds.web import create_app
 
 from .conftest import FIRST, SECOND, Site, article
@@ -64,6 +65,21 @@ def test_collect_removes_only_the_bodies_no_snapshot_uses(tmp_path):
     assert (new.body, old.body) == (b"new", b"old")
     with pytest.raises(Missing):
         gone.body  # noqa: B018  # reading it is the point
+
+
+def test_collect_removes_the_temp_files_of_a_killed_writer_only_once_stale(tmp_path):
+    store = Store(tmp_path / STORE)
+    kept = store.put(rendered("a.rss", b"kept"))
+    shard = kept.source.parent
+    left, writing = shard / ".tmp-left.tmp", shard / ".tmp-writing.tmp"
+    left.write_bytes(b"half a bo")
+    writing.write_bytes(b"being writ")
+    past = time.time() - STALE_TEMP - 60
+    os.utime(left, (past, past))
+
+    assert store.collect({"a.rss": kept}) == 0
+
+    assert not left.exists() and writing.exists() and kept.body == b"kept"
 
 
 def test_an_index_is_loaded_only_for_the_config_it_was_saved_with(two: Site):
