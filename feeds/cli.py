@@ -230,8 +230,8 @@ def _interrupt(signum: int, frame: object) -> None:
 @click.option("-p", "--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
     "--threads",
-    # With fewer threads than requests in flight, granian answered 304s at 0.50 of nginx's
-    # rate with 4 threads and 16 connections; at 0.77 with 16 (bench/run.py, one core each).
+    # With fewer threads than requests in flight, granian answered 304s at two thirds of the
+    # rate with 4 threads and 16 connections that it had with 16 (bench/run.py, one core).
     default=16,
     show_default=True,
     type=click.IntRange(1, 256),
