@@ -157,10 +157,10 @@ def _build_once(publisher: Publisher, config: Config, folder: Path) -> tuple[Sna
         log.warning("%s: every file is rendered for this export alone", e)
         publisher.stored = False
         snapshot = publisher.build(config, track=_progress, keep=False)
-        return snapshot, export(snapshot.files, folder, gzip=config.output.gzip)
     report = export(snapshot.files, folder, gzip=config.output.gzip)
-    dates = modified(snapshot, datetime.now(UTC))
-    keep_stored(publisher, snapshot, dates, kept.files if kept else {})
+    if publisher.stored:
+        dates = modified(snapshot, datetime.now(UTC))
+        keep_stored(publisher, snapshot, dates, kept.files if kept else {})
     return snapshot, report
 
 
