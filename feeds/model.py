@@ -10,28 +10,28 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Provider:
     name: str
     domain: str  # lowercase ASCII (IDN as punycode); the key of the provider's feed
     image: str | None = None  # the provider's own image (logo or icon), an http(s) URL
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Image:
     url: str
     width: int | None = None
     height: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Related:
     title: str
     url: str
     provider: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Article:
     """One normalised article: dates aware UTC, URLs http(s), text free of XML-illegal chars."""
 
@@ -78,7 +78,7 @@ MEDIA_TYPES = {
 FORMAT_NAMES = tuple(MEDIA_TYPES)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FeedSpec:
     """What a feed is: its kind, key and where it lives (``path`` has no extension)."""
 
@@ -91,7 +91,7 @@ class FeedSpec:
     image: str | None = None  # a provider feed's own image (its provider's), if any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Feed:
     spec: FeedSpec
     items: tuple[Article, ...]  # the whole history, newest first, unique ids
@@ -101,7 +101,7 @@ class Feed:
         return self.items[0].published if self.items else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Document:
     """One page of a feed: the current items at the feed's path, or an RFC 5005 archive."""
 
@@ -112,7 +112,7 @@ class Document:
     archive: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rendered:
     """One feed in one format: the bytes served and exported at ``path``."""
 
