@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from feeds import body, parsecache
+from feeds.articles import read
+from feeds.errors import Problem
 from feeds.files import find
 from feeds.parsecache import CACHE_FILE, ArticleCache
 from feeds.publisher import Publisher
@@ -113,6 +115,22 @@ def test_cached_articles_render_byte_for_byte_like_parsed_ones(tmp_path):
     restored = ArticleCache()
     assert restored.restore(tmp_path) == len(parsed.trusted()) > 0
     assert restored.trusted() == parsed.trusted()
+
+
+def test_files_parsed_by_worker_processes_give_what_one_process_gives(tmp_path, monkeypatch):
+    """Large folders are parsed on all the cores: the articles and problems come back
+    in order, equal to reading each file here, broken files reported by name and line."""
+    folders = [ROOT / "seeds", *[CORPUS] * CORPUS.is_dir()]
+    paths = [p for folder in folders for p in find(folder, ["*.md", "*.txt"])[0]]
+    broken = tmp_path / "broken.md"
+    broken.write_text("---\ntitle: [unclosed\n---\n")
+    paths.insert(1, str(broken))
+    monkeypatch.setattr(parsecache, "PER_WORKER", 1)
+    monkeypatch.setattr(parsecache, "FILES_PER_TASK", 2)
+    in_workers = list(parsecache.read_all(paths))
+    assert in_workers == [read(p) for p in paths]
+    problem = in_workers[1]
+    assert isinstance(problem, Problem) and problem.source == str(broken) and problem.line
 
 
 def written(output: Path) -> dict[str, bytes]:
