@@ -7,8 +7,10 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
+import re
 import stat
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from feeds.errors import ArticleError, Problem
@@ -54,6 +56,33 @@ class Finder:
                 found.append(result)
         return found, problems
 
+    def stamped(self) -> tuple[dict[str, StampTuple | None], list[Problem]]:
+        """What :meth:`all` finds, unsorted, with each file's stamp (None where it cannot be
+        had): the fields of its :class:`Stamp`. Patterns without a folder part are matched
+        in one pass over the folder, whose entries give the stamps: at 100,000 files a
+        fraction of the time of globbing, then looking at each file twice."""
+        if any("/" in pattern for pattern in self.patterns):
+            paths, problems = self.all()
+            return {path: _stamp(path) for path in paths}, problems
+        self._check_root()
+        matching = re.compile("|".join(fnmatch.translate(p) for p in self.patterns)).match
+        found: dict[str, StampTuple | None] = {}
+        problems = []
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                if not matching(entry.name):
+                    continue
+                if entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    found[entry.path] = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+                    continue
+                result = self._examine(entry.path)  # a link, a folder, a FIFO...
+                if isinstance(result, Problem):
+                    problems.append(result)
+                elif result is not None:
+                    found[result] = _stamp(result)
+        return found, problems
+
     def check(self, path: str) -> str | Problem | None:
         """``path`` (as :meth:`all` would join it) if :meth:`all` would list it now, the
         problem it would report, or None: not an article file (any more)."""
@@ -85,6 +114,33 @@ class Finder:
         if not stat.S_ISREG(mode):
             return Problem(path, "skipped: not a regular file")
         return path
+
+
+StampTuple = tuple[int, int, int, int]  # a Stamp's fields: (mtime_ns, ctime_ns, size, inode)
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What identifies one version of a file without reading it: any write changes ctime
+    (which, unlike mtime, no program can set back)."""
+
+    mtime_ns: int
+    ctime_ns: int
+    size: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: str | Path) -> Stamp:
+        st = os.stat(path)
+        return cls(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+
+
+def _stamp(path: str) -> StampTuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
 def path_order(path: str) -> str:
