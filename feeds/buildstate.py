@@ -31,7 +31,7 @@ from feeds import parsecache
 from feeds.config import Config
 from feeds.errors import Problem
 from feeds.export import write_atomically
-from feeds.files import Stamp, StampTuple
+from feeds.files import Scan, Stamp, StampTuple
 from feeds.model import Article
 from feeds.select import Key, Rules
 from feeds.store import STORE, index_key
@@ -43,7 +43,7 @@ HEADS = "build-heads"  # every head, as the state's log of changes starts from
 HEADS_LOG = "build-heads.log"
 MAX_LOG = 4 << 20  # bytes of log past which the heads are written whole again
 ARTICLES = "articles.sqlite"
-_FORMAT = 2  # of the state file: another is not read
+_FORMAT = 3  # of the state file: another is not read
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -54,7 +54,6 @@ class Head(NamedTuple):
 
     num: int
     source: str
-    stamp: StampTuple | None  # None while the file is too new for its stamp to be trusted
     digest: bytes  # feeds.reuse.digest of the article
     id: str
     published: int  # microseconds since 1970: sorts as the date does (see feeds.select.rank)
@@ -86,9 +85,7 @@ def moment(micros: int) -> datetime:
     return _EPOCH + micros * _MICROSECOND
 
 
-def head_of(
-    num: int, stamp: StampTuple | None, article: Article, digest: bytes, rules: Rules
-) -> Head:
+def head_of(num: int, article: Article, digest: bytes, rules: Rules) -> Head:
     memberships = []
     below = False
     for (kind, key), name, limit in rules.candidacies(article):
@@ -99,7 +96,6 @@ def head_of(
     return Head(
         num,
         article.source,
-        stamp,
         digest,
         article.id,
         micros(article.published),
@@ -130,7 +126,8 @@ class BuildState:
 
     folder: str  # the export folder, resolved
     heads: list[Head]
-    problems: dict[str, tuple[StampTuple | None, Problem]]  # files that could not be read
+    problems: dict[str, Problem]  # files that could not be read, by path
+    scan: Scan  # the files as they were read (a stamp not trusted is not kept)
     feeds: dict[Key, FeedItems]
     exported: dict[str, str]  # each exported file's ETag, by path
     inodes: dict[str, int]  # and its inode, and the manifest's (feeds.export.inodes)
@@ -149,12 +146,6 @@ class BuildState:
 
     def head(self, source: str) -> Head | None:
         return self._by_source.get(source)
-
-    def stamps(self) -> dict[str, StampTuple | None]:
-        """The stamp each file had when last read (None if not trusted), by path."""
-        found = {source: head.stamp for source, head in self._by_source.items()}
-        found.update((source, problem[0]) for source, problem in self.problems.items())
-        return found
 
     def add(self, head: Head) -> None:
         bisect.insort(self.heads, head, key=_order)
@@ -188,7 +179,9 @@ def load(config: Config) -> BuildState | None:
     folder = folder_of(config)
     try:
         data = marshal.loads((folder / STATE).read_bytes())
-        form, key, export_folder, next_num, heads_file, problems, feeds, exported, inodes = data
+        form, key, export_folder, next_num, heads_file, problems, scan, feeds, exported, inodes = (
+            data
+        )
         if form != _FORMAT or key != state_of(config):
             return None
         token, logged = heads_file
@@ -198,7 +191,8 @@ def load(config: Config) -> BuildState | None:
         state = BuildState(
             export_folder,
             _heads(*columns),
-            {p[0]: (p[1], Problem(*p[2:])) for p in problems},
+            {p[0]: Problem(*p) for p in problems},
+            Scan(scan[0], _numbers(scan[1])),
             {(f[0], f[1]): FeedItems(f[2], f[3], _numbers(f[4])) for f in feeds},
             exported,
             inodes,
@@ -255,10 +249,8 @@ def save(config: Config, state: BuildState) -> None:
             state.folder,
             state.next_num,
             heads_file,
-            [
-                (p, stamp, problem.source, problem.message, problem.line)
-                for p, (stamp, problem) in state.problems.items()
-            ],
+            [(p.source, p.message, p.line) for p in state.problems.values()],
+            (state.scan.paths, state.scan.stamps.tobytes()),
             [
                 (k[0], k[1], f.name, f.image, _array(f.items).tobytes())
                 for k, f in state.feeds.items()
@@ -276,13 +268,12 @@ def save(config: Config, state: BuildState) -> None:
 
 # Heads are kept a field at a time, numbers as arrays and each distinct membership once:
 # 100,000 tuples of tuples took ten times as long to write and read.
-_NO_STAMP = (-1, -1, -1, -1)
 
 
 def _columns(heads: Sequence[Head]) -> tuple:
     if not heads:
-        return ((),) * 10
-    nums, sources, stamps, digests, ids, published, quality, memberships, below, images = zip(
+        return ((),) * 9
+    nums, sources, digests, ids, published, quality, memberships, below, images = zip(
         *heads, strict=True
     )
     groups: dict[tuple, int] = {}
@@ -291,7 +282,6 @@ def _columns(heads: Sequence[Head]) -> tuple:
     return (
         _array(nums).tobytes(),
         sources,
-        _array(n for stamp in stamps for n in (stamp or _NO_STAMP)).tobytes(),
         b"".join(digests),
         ids,
         _array(published).tobytes(),
@@ -305,7 +295,6 @@ def _columns(heads: Sequence[Head]) -> tuple:
 def _heads(
     nums: bytes,
     sources: Sequence[str],
-    stamps: bytes,
     digests: bytes,
     ids: Sequence[str],
     published: bytes,
@@ -315,8 +304,6 @@ def _heads(
     images: Sequence[str | None],
 ) -> list[Head]:
     count = len(sources)
-    stamp_numbers = _numbers(stamps)
-    stamp_of = [tuple(stamp_numbers[4 * k : 4 * k + 4]) for k in range(count)]
     qualities = array("d")
     qualities.frombytes(quality)
     groups, which = memberships
@@ -326,7 +313,6 @@ def _heads(
             zip(
                 _numbers(nums),
                 sources,
-                [None if stamp == _NO_STAMP else stamp for stamp in stamp_of],
                 [digests[16 * k : 16 * k + 16] for k in range(count)],
                 ids,
                 _numbers(published),

@@ -34,7 +34,7 @@ from feeds.config import Config
 from feeds.errors import OutputError, Problem
 from feeds.export import MANIFEST, Report, export_changed, inodes
 from feeds.feed_pages import Leads, feed_page
-from feeds.files import Finder, path_order
+from feeds.files import Finder, Scan, path_order
 from feeds.html import Page
 from feeds.listings import Row
 from feeds.model import Article, Document, Feed, FeedSpec, File
@@ -77,11 +77,9 @@ def build(config: Config, folder: Path) -> Outcome | None:
     if kept is None:
         return None
     finder = Finder(config.articles_folder, config.articles.patterns)
-    found, skipped = finder.stamped()
-    known = state.stamps()
-    changed = [p for p, stamp in found.items() if stamp is None or known.get(p) != stamp]
-    gone = [p for p in known if p not in found]
-    if len(changed) + len(gone) > max(MOST_CHANGED * len(found), FEW_CHANGED):
+    found, skipped = finder.scan()
+    changed, gone = found.changes(state.scan)
+    if len(changed) + len(gone) > max(MOST_CHANGED * len(found.paths), FEW_CHANGED):
         log.info("%d article files changed: a whole build", len(changed) + len(gone))
         return None
     try:
@@ -107,7 +105,7 @@ class _Increment:
 
     def run(
         self,
-        found: dict,
+        found: Scan,
         changed: list[str],
         gone: list[str],
         skipped: list[Problem],
@@ -161,7 +159,7 @@ class _Increment:
         return _outcome(config, state, skipped, report, len(keys), heads)
 
     def _take_in(
-        self, found: dict, changed: list[str], gone: list[str]
+        self, found: Scan, changed: list[str], gone: list[str]
     ) -> tuple[list[int], dict[int, Article], set[Key], set[Key]]:
         """Read the changed files into the state; the numbers of the articles gone, the
         articles read by number, the feeds whose articles changed place (to group again)
@@ -175,16 +173,13 @@ class _Increment:
             if (head := state.remove(path)) is not None:
                 old[path] = head
         added: dict[int, Article] = {}
-        trust_before = time.time_ns() - parsecache.TRUST_AFTER_NS
         for path, result in zip(changed, parsecache.read_all(changed), strict=True):
-            stamp = found[path]
-            trusted = stamp if stamp is not None and stamp[1] < trust_before else None
             if isinstance(result, Problem):
-                state.problems[path] = (trusted, result)
+                state.problems[path] = result
                 continue
             before = old.pop(path, None)
             num = state.next_num if before is None else before.num  # an edit keeps its number
-            head = head_of(num, trusted, result, digest(result), self.rules)
+            head = head_of(num, result, digest(result), self.rules)
             state.next_num = max(state.next_num, num + 1)
             state.add(head)
             added[num] = result
@@ -195,11 +190,18 @@ class _Increment:
                 regroup.update(before.feed_keys() if before else ())
         for head in old.values():  # gone, or no longer an article
             regroup.update(head.feed_keys())
+        # Files written within the clock's tick before their stamp was taken may change
+        # again with the same stamp: read again next time (see feeds.parsecache).
+        trust_before = time.time_ns() - parsecache.TRUST_AFTER_NS
+        found.distrust(found.newer(changed, trust_before))
+        state.scan = found
         return [head.num for head in old.values()], added, regroup, touched | regroup
 
     def _regroup(self, dirty: set[Key]) -> dict[Key, FeedItems | None]:
         """The feeds of ``dirty`` grouped again from their members, as
         :class:`feeds.select.Selection` groups them; None for a feed not published."""
+        if not dirty:
+            return {}
         members: dict[Key, list[tuple[None, Head, str]]] = {key: [] for key in dirty}
         for head in self.state.heads:  # newest first
             for kind, value, name in head.memberships:
@@ -357,7 +359,7 @@ def _outcome(
     feeds: int,
     heads: dict[int, Head],
 ) -> Outcome:
-    problems = sorted([*skipped, *(p for _, p in state.problems.values())], key=_order)
+    problems = sorted([*skipped, *state.problems.values()], key=_order)
     return Outcome(config, tuple(problems), _counts(state, heads, problems), feeds, report)
 
 
@@ -429,11 +431,13 @@ def keep(publisher: Publisher, snapshot: Snapshot, folder: Path) -> None:
     heads: list[Head] = []
     problems = {}
     articles: dict[int, Article] = {}
+    stamps = {}
     for num, (path, stamp, result) in enumerate(publisher.cache.parsed()):
+        stamps[path] = stamp_tuple(stamp)
         if isinstance(result, Problem):
-            problems[path] = (stamp_tuple(stamp), result)
+            problems[path] = result
         else:
-            heads.append(head_of(num, stamp_tuple(stamp), result, publisher.digest(result), rules))
+            heads.append(head_of(num, result, publisher.digest(result), rules))
             articles[num] = result
     heads.sort(key=_head_order)
     nums = {head.source: head.num for head in heads}
@@ -445,7 +449,9 @@ def keep(publisher: Publisher, snapshot: Snapshot, folder: Path) -> None:
     }
     exported = {path: file.etag for path, file in snapshot.files.items()}
     found = inodes(folder, exported)
-    state = BuildState(str(folder.resolve()), heads, problems, feeds, exported, found)
+    state = BuildState(
+        str(folder.resolve()), heads, problems, Scan.of(stamps), feeds, exported, found
+    )
     try:
         buildstate.write_articles(config, (), articles, fresh=True)
     except OSError as e:

@@ -171,3 +171,25 @@ def test_a_build_elsewhere_is_a_whole_one_and_keeps_the_state_for_there(
     built.write("05.md", story(5, title="Edited"))
     assert runner("build", "--output", str(elsewhere)).exit_code == 0
     assert any(b"Edited" in p.read_bytes() for p in elsewhere.rglob("*.rss"))
+
+
+def test_a_file_changed_just_before_a_build_is_read_again_by_the_next(
+    built, runner, caplog, monkeypatch
+):
+    """A stamp is trusted only once the file is a few seconds old (see feeds.parsecache):
+    a file rewritten in the same tick with the same size would keep it."""
+    from feeds import parsecache
+
+    read: list[list[str]] = []
+    read_all = parsecache.read_all
+    monkeypatch.setattr(parsecache, "read_all", lambda paths: read.append(paths) or read_all(paths))
+    monkeypatch.setattr(parsecache, "TRUST_AFTER_NS", 60_000_000_000)
+    built.write("05.md", story(5, title="Edited just now"))
+
+    incremental_build(built, runner, caplog)
+    incremental_build(built, runner, caplog)
+    monkeypatch.setattr(parsecache, "TRUST_AFTER_NS", 0)
+    incremental_build(built, runner, caplog)
+    incremental_build(built, runner, caplog)
+
+    assert [[Path(p).name for p in paths] for paths in read] == [["05.md"]] * 3 + [[]]
