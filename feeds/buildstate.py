@@ -43,7 +43,7 @@ HEADS = "build-heads"  # every head, as the state's log of changes starts from
 HEADS_LOG = "build-heads.log"
 MAX_LOG = 4 << 20  # bytes of log past which the heads are written whole again
 ARTICLES = "articles.sqlite"
-_FORMAT = 3  # of the state file: another is not read
+_FORMAT = 4  # of the state file: another is not read
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -132,6 +132,7 @@ class BuildState:
     exported: dict[str, str]  # each exported file's ETag, by path
     inodes: dict[str, int]  # and its inode, and the manifest's (feeds.export.inodes)
     next_num: int = 0
+    fates: bytes = b""  # what became of each head, in order (see feeds.incremental)
     # The file of the heads as a whole and how much of its log of changes is this state's.
     heads_file: tuple[str, int] | None = None
     _by_source: dict[str, Head] = field(default_factory=dict, init=False, repr=False)
@@ -180,7 +181,7 @@ def load(config: Config) -> BuildState | None:
     try:
         data = marshal.loads((folder / STATE).read_bytes())
         form, key, export_folder, next_num, heads_file, problems, scan, feeds, exported, inodes = (
-            data
+            data[:10]
         )
         if form != _FORMAT or key != state_of(config):
             return None
@@ -197,6 +198,7 @@ def load(config: Config) -> BuildState | None:
             exported,
             inodes,
             next_num,
+            data[10],
             (token, logged),
         )
         with open(folder / HEADS_LOG, "rb") as log_file:
@@ -257,6 +259,7 @@ def save(config: Config, state: BuildState) -> None:
             ],
             state.exported,
             state.inodes,
+            state.fates,
         )
         write_atomically(folder / STATE, marshal.dumps(data))
     except OSError as e:

@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 import yaml
 
 from feeds import articles as articles_module
-from feeds import buildstate, incremental, stats, stats_output, websub
+from feeds import buildstate, incremental, stats, stats_output
 from feeds import config as config_module
 from feeds.config import Config
 from feeds.errors import ConfigError, FeedsError, OutputError, Problem
@@ -27,8 +27,10 @@ from feeds.files import find
 from feeds.handover import keep_stored, modified
 from feeds.model import FORMAT_NAMES
 from feeds.publisher import Publisher, Snapshot, paused_gc, public_urls
-from feeds.rebuild import Reloader
 from feeds.store import Store
+
+if TYPE_CHECKING:
+    from feeds.rebuild import Reloader
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,9 @@ def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) 
                 buildstate.forget(config)  # its exports are not the ones a state describes
                 publisher.cache.restore(folder)
                 exporter = _Exporter(output, folder)
+                # Imported here: a one-off build neither watches nor needs what it does.
+                from feeds.rebuild import Reloader
+
                 reloader = Reloader(publisher, exporter, track=_progress)
                 snapshot = reloader.first
                 report = export(snapshot.files, folder, gzip=config.output.gzip)
@@ -136,6 +141,8 @@ def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) 
     hub = config.websub.hub
     changed = public_urls(config, outcome.report.written)
     if hub and changed:  # the process ends here: it waits for the hub's answer
+        from feeds import websub  # only with a hub: its HTTP client takes a while to load
+
         told = websub.publish(hub, changed)
         click.echo(
             f"Told the WebSub hub of {len(changed)} changed feeds."

@@ -152,11 +152,11 @@ class _Increment:
             buildstate.write_articles(config, removed, added)
         except OSError as e:
             log.warning("%s: the next build is a whole one", e)
-            return _outcome(config, state, skipped, report, len(keys), heads)
+            return _outcome(config, state, skipped, report, len(keys), heads, bool(regroup))
         _note_inodes(state, folder, files)
         state.exported = {p: f.etag for p, f in files.items()}
         buildstate.save(config, state)
-        return _outcome(config, state, skipped, report, len(keys), heads)
+        return _outcome(config, state, skipped, report, len(keys), heads, bool(regroup))
 
     def _take_in(
         self, found: Scan, changed: list[str], gone: list[str]
@@ -358,9 +358,11 @@ def _outcome(
     report: Report,
     feeds: int,
     heads: dict[int, Head],
+    moved: bool,
 ) -> Outcome:
     problems = sorted([*skipped, *state.problems.values()], key=_order)
-    return Outcome(config, tuple(problems), _counts(state, heads, problems), feeds, report)
+    counts = _counts(state, heads, problems, moved)
+    return Outcome(config, tuple(problems), counts, feeds, report)
 
 
 def _placed_alike(old: Head, new: Head) -> bool:
@@ -391,8 +393,33 @@ def _order(problem: Problem) -> str:
     return path_order(problem.source)
 
 
-def _counts(state: BuildState, heads: dict[int, Head], problems: list[Problem]) -> Counts:
-    """:func:`feeds.stats.counts` from the heads: the fate of every file."""
+PUBLISHED, DUPLICATE, BELOW, UNFED = range(4)  # the fate of an article, as Counts has them
+
+
+def _counts(
+    state: BuildState, heads: dict[int, Head], problems: list[Problem], moved: bool
+) -> Counts:
+    """:func:`feeds.stats.counts` from the heads: the fate of every file. Where no article
+    ``moved`` (only their contents changed), every fate is the last build's."""
+    if moved or len(state.fates) != len(state.heads):
+        state.fates = _fates(state, heads)
+    groups: tuple[list[str], ...] = ([], [], [], [])
+    for head, fate in zip(state.heads, state.fates, strict=True):
+        groups[fate].append(head.source)
+    return Counts(
+        broken=tuple(p.source for p in problems),
+        below=tuple(groups[BELOW]),
+        duplicates=tuple(groups[DUPLICATE]),
+        unfed=tuple(groups[UNFED]),
+        published=tuple(groups[PUBLISHED]),
+        feeds=len(state.feeds),
+    )
+
+
+def _fates(state: BuildState, heads: dict[int, Head]) -> bytes:
+    """The fate of each head, in order: of the copies of a story the feeds show, the best
+    is the one published, the others are duplicates, as are those a feed takes but shows
+    another copy of; the rest are below a feed's threshold or in no feed."""
     shown: set[int] = set()
     for feed in state.feeds.values():
         shown.update(feed.items)
@@ -401,26 +428,16 @@ def _counts(state: BuildState, heads: dict[int, Head], problems: list[Problem]) 
         head = heads[num]
         if head.id not in best or rank(head) > rank(best[head.id]):
             best[head.id] = head
-    below: list[str] = []
-    duplicates: list[str] = []
-    unfed: list[str] = []
     published = state.feeds.keys()
+    fates = bytearray()
     for head in state.heads:
         if head.num in shown:
-            if best[head.id] is not head:
-                duplicates.append(head.source)
+            fates.append(PUBLISHED if best[head.id] is head else DUPLICATE)
         elif any(key in published for key in head.feed_keys()):
-            duplicates.append(head.source)
+            fates.append(DUPLICATE)
         else:
-            (below if head.below else unfed).append(head.source)
-    return Counts(
-        broken=tuple(p.source for p in problems),
-        below=tuple(below),
-        duplicates=tuple(duplicates),
-        unfed=tuple(unfed),
-        published=tuple(h.source for h in best.values()),
-        feeds=len(state.feeds),
-    )
+            fates.append(BELOW if head.below else UNFED)
+    return bytes(fates)
 
 
 def keep(publisher: Publisher, snapshot: Snapshot, folder: Path) -> None:
