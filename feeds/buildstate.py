@@ -24,6 +24,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -41,9 +42,10 @@ log = logging.getLogger(__name__)
 STATE = "build-state"
 HEADS = "build-heads"  # every head, as the state's log of changes starts from
 HEADS_LOG = "build-heads.log"
+SCAN = "build-scan"  # the paths of the last scan, written when they change
 MAX_LOG = 4 << 20  # bytes of log past which the heads are written whole again
 ARTICLES = "articles.sqlite"
-_FORMAT = 4  # of the state file: another is not read
+_FORMAT = 5  # of the state file: another is not read
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -135,6 +137,7 @@ class BuildState:
     fates: bytes = b""  # what became of each head, in order (see feeds.incremental)
     # The file of the heads as a whole and how much of its log of changes is this state's.
     heads_file: tuple[str, int] | None = None
+    scan_names: bytes | None = None  # those of the scan whose paths are in the scan file
     _by_source: dict[str, Head] = field(default_factory=dict, init=False, repr=False)
     # The heads taken out and put in since loaded: what save appends to the log.
     _changes: tuple[list[str], list[Head]] = field(
@@ -143,7 +146,8 @@ class BuildState:
 
     def __post_init__(self) -> None:
         self._by_source = {head.source: head for head in self.heads}
-        self.next_num = max(self.next_num, max((h.num for h in self.heads), default=-1) + 1)
+        if not self.next_num:
+            self.next_num = max((h.num for h in self.heads), default=-1) + 1
 
     def head(self, source: str) -> Head | None:
         return self._by_source.get(source)
@@ -193,7 +197,7 @@ def load(config: Config) -> BuildState | None:
             export_folder,
             _heads(*columns),
             {p[0]: Problem(*p) for p in problems},
-            Scan(scan[0], _numbers(scan[1])),
+            Scan(partial(_scan_paths, folder, scan[0]), _numbers(scan[1]), scan[0]),
             {(f[0], f[1]): FeedItems(f[2], f[3], _numbers(f[4])) for f in feeds},
             exported,
             inodes,
@@ -210,6 +214,7 @@ def load(config: Config) -> BuildState | None:
             for head in added:
                 state.add(Head(*head))
         state._changes = ([], [])
+        state.scan_names = scan[0]
         return state
     except FileNotFoundError:
         return None
@@ -232,6 +237,9 @@ def save(config: Config, state: BuildState) -> None:
     folder = folder_of(config)
     try:
         heads_file = state.heads_file
+        scan = state.scan
+        if scan.names != state.scan_names:  # files added, removed or renamed: their paths
+            write_atomically(folder / SCAN, marshal.dumps((scan.names, scan.paths)))
         removed, added = state._changes
         change = marshal.dumps((removed, [tuple(head) for head in added]))
         if heads_file is None or heads_file[1] + len(change) > MAX_LOG:
@@ -252,7 +260,7 @@ def save(config: Config, state: BuildState) -> None:
             state.next_num,
             heads_file,
             [(p.source, p.message, p.line) for p in state.problems.values()],
-            (state.scan.paths, state.scan.stamps.tobytes()),
+            (state.scan.names, state.scan.stamps.tobytes()),
             [
                 (k[0], k[1], f.name, f.image, _array(f.items).tobytes())
                 for k, f in state.feeds.items()
@@ -266,7 +274,19 @@ def save(config: Config, state: BuildState) -> None:
         log.warning("%s: not kept (%s): the next build is a whole one", STATE, e)
         return
     state.heads_file = heads_file
+    state.scan_names = state.scan.names
     state._changes = ([], [])
+
+
+def _scan_paths(folder: Path, names: bytes) -> list[str]:
+    """The paths of the scan kept with :attr:`feeds.files.Scan.names` ``names``."""
+    try:
+        kept, paths = marshal.loads((folder / SCAN).read_bytes())
+    except (EOFError, ValueError, TypeError) as e:
+        raise OSError(f"{SCAN}: {e}") from None
+    if kept != names:
+        raise OSError(f"{SCAN}: of another scan")  # then every file counts as changed
+    return paths
 
 
 # Heads are kept a field at a time, numbers as arrays and each distinct membership once:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import hashlib
 import os
 import re
 import stat
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,14 +144,36 @@ _FAILED = (-1, -1, -1, -1)  # the stamp of a file that could not be looked at
 _UNKNOWN = (0, 0, 0, 0)  # one not known, or not to be trusted: it differs from any found
 
 
-@dataclass
 class Scan:
     """The article files found, in the order listed, and their stamps' fields, four to a
     file in one array: what a later scan is compared with in bulk (at 100,000 files,
-    comparing them a file at a time took as long as looking at the files)."""
+    comparing them a file at a time took as long as looking at the files). A scan kept
+    from an earlier run may be given its paths only as a loader, with their
+    :attr:`names` digest: they are read only where the names differ."""
 
-    paths: list[str]
-    stamps: array  # of 'q'
+    def __init__(
+        self,
+        paths: list[str] | Callable[[], list[str]],
+        stamps: array,  # of 'q'
+        names: bytes | None = None,
+    ):
+        self._paths = paths
+        self.stamps = stamps
+        self._names = names
+
+    @property
+    def paths(self) -> list[str]:
+        if callable(self._paths):
+            self._paths = self._paths()
+        return self._paths
+
+    @property
+    def names(self) -> bytes:
+        """A digest of the paths, in order."""
+        if self._names is None:
+            joined = "\0".join(self.paths).encode("utf-8", "surrogateescape")
+            self._names = hashlib.blake2b(joined, digest_size=16).digest()
+        return self._names
 
     @classmethod
     def of(cls, stamps: dict[str, StampTuple | None]) -> Scan:
@@ -183,7 +206,7 @@ class Scan:
 
     def changes(self, earlier: Scan) -> tuple[list[str], list[str]]:
         """The paths new or changed since ``earlier``, and those gone."""
-        if self.paths == earlier.paths:  # no file added, removed or renamed: the usual case
+        if self.names == earlier.names:  # no file added, removed or renamed: the usual case
             return [self.paths[k] for k in _differing(self.stamps, earlier.stamps)], []
         before = {path: index for index, path in enumerate(earlier.paths)}
         changed = []

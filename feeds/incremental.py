@@ -78,7 +78,11 @@ def build(config: Config, folder: Path) -> Outcome | None:
         return None
     finder = Finder(config.articles_folder, config.articles.patterns)
     found, skipped = finder.scan()
-    changed, gone = found.changes(state.scan)
+    try:
+        changed, gone = found.changes(state.scan)
+    except OSError as e:
+        log.info("%s: a whole build", e)
+        return None
     if len(changed) + len(gone) > max(MOST_CHANGED * len(found.paths), FEW_CHANGED):
         log.info("%d article files changed: a whole build", len(changed) + len(gone))
         return None

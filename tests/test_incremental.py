@@ -193,3 +193,22 @@ def test_a_file_changed_just_before_a_build_is_read_again_by_the_next(
     incremental_build(built, runner, caplog)
 
     assert [[Path(p).name for p in paths] for paths in read] == [["05.md"]] * 3 + [[]]
+
+
+def test_a_server_started_after_an_incremental_build_serves_its_files_and_renders_nothing(
+    built, runner, caplog
+):
+    from feeds.web import create_app
+
+    built.write("05.md", story(5, title="Edited before the server starts"))
+    incremental_build(built, runner, caplog)
+    files = exported(built)
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="feeds.publisher"):
+        client = create_app(built.config_path).test_client()
+
+    rendered = [r.args for r in caplog.records if r.msg.startswith("rendered %d of")]
+    assert rendered and rendered[-1][0] == 0, caplog.text
+    for path, body in files.items():
+        assert client.get(f"/{path}").data == body, path
