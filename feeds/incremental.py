@@ -157,10 +157,11 @@ class _Increment:
         except OSError as e:
             log.warning("%s: the next build is a whole one", e)
             return _outcome(config, state, skipped, report, len(keys), heads, bool(regroup))
+        outcome = _outcome(config, state, skipped, report, len(keys), heads, bool(regroup))
         _note_inodes(state, folder, files)
         state.exported = {p: f.etag for p, f in files.items()}
-        buildstate.save(config, state)
-        return _outcome(config, state, skipped, report, len(keys), heads, bool(regroup))
+        buildstate.save(config, state)  # with the fates the counts found
+        return outcome
 
     def _take_in(
         self, found: Scan, changed: list[str], gone: list[str]
