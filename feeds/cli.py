@@ -8,27 +8,29 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 import yaml
 
 from feeds import articles as articles_module
+from feeds import buildstate, incremental, stats, stats_output
 from feeds import config as config_module
-from feeds import stats, stats_output, websub
 from feeds.config import Config
 from feeds.errors import ConfigError, FeedsError, OutputError, Problem
 from feeds.export import Report, export
 from feeds.files import find
 from feeds.handover import keep_stored, modified
 from feeds.model import FORMAT_NAMES
-from feeds.publisher import Publisher, Snapshot, feed_urls, paused_gc
-from feeds.rebuild import Reloader
+from feeds.publisher import Publisher, Snapshot, paused_gc, public_urls
 from feeds.store import Store
+
+if TYPE_CHECKING:
+    from feeds.rebuild import Reloader
 
 log = logging.getLogger(__name__)
 
@@ -111,27 +113,36 @@ def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) 
         with paused_gc():
             config = publisher.load_config()
             folder = output or config.output_folder
-            publisher.cache.restore(folder)
             if watch:
+                buildstate.forget(config)  # its exports are not the ones a state describes
+                publisher.cache.restore(folder)
                 exporter = _Exporter(output, folder)
+                # Imported here: a one-off build neither watches nor needs what it does.
+                from feeds.rebuild import Reloader
+
                 reloader = Reloader(publisher, exporter, track=_progress)
                 snapshot = reloader.first
                 report = export(snapshot.files, folder, gzip=config.output.gzip)
+                publisher.cache.save(folder)
             else:
-                reloader = None
-                snapshot, report = _build_once(publisher, config, folder)
-            publisher.cache.save(folder)
+                outcome = incremental.build(config, folder) or _build_whole(
+                    publisher, config, folder
+                )
     except FeedsError as e:
         raise Failed(str(e)) from None
-    _tell(snapshot, report, folder, counted=reloader is None)
-    if reloader:
+    if watch:
+        _tell(len(snapshot.feeds), report, folder)
         exporter.last = snapshot
         reloader.tell_hub(snapshot, report.written)
         _keep_building(reloader, exporter)
         return
-    hub = snapshot.config.websub.hub
-    changed = feed_urls(snapshot, report.written)
+    _tell_counts(outcome.problems, outcome.counts)
+    _tell(outcome.feeds, outcome.report, folder)
+    hub = config.websub.hub
+    changed = public_urls(config, outcome.report.written)
     if hub and changed:  # the process ends here: it waits for the hub's answer
+        from feeds import websub  # only with a hub: its HTTP client takes a while to load
+
         told = websub.publish(hub, changed)
         click.echo(
             f"Told the WebSub hub of {len(changed)} changed feeds."
@@ -139,8 +150,22 @@ def build(publisher: Publisher, output: Path | None, strict: bool, watch: bool) 
             else f"The WebSub hub {hub} did not take the {len(changed)} changed feeds.",
             err=not told,
         )
-    if strict and snapshot.problems:
-        raise Failed(f"--strict: {len(snapshot.problems)} article files skipped")
+    if strict and outcome.problems:
+        raise Failed(f"--strict: {len(outcome.problems)} article files skipped")
+
+
+def _build_whole(publisher: Publisher, config: Config, folder: Path) -> incremental.Outcome:
+    """A build that reads (or takes from the parse cache) every article: where an
+    incremental one cannot be made (see :mod:`feeds.incremental`)."""
+    publisher.cache.restore(folder)
+    snapshot, report = _build_once(publisher, config, folder)
+    publisher.cache.save(folder)
+    if publisher.stored:
+        incremental.keep(publisher, snapshot, folder)
+    else:
+        buildstate.forget(config)
+    found = stats.counts(snapshot)
+    return incremental.Outcome(config, snapshot.problems, found, len(snapshot.feeds), report)
 
 
 def _build_once(publisher: Publisher, config: Config, folder: Path) -> tuple[Snapshot, Report]:
@@ -164,18 +189,20 @@ def _build_once(publisher: Publisher, config: Config, folder: Path) -> tuple[Sna
     return snapshot, report
 
 
-def _tell(snapshot: Snapshot, report: Report, folder: Path, counted: bool = True) -> None:
-    """Print what a build did; with ``counted``, the broken articles and the counts too
-    (``build --watch`` has its Reloader tell those)."""
-    if counted:
-        for problem in snapshot.problems:
-            click.echo(str(problem), err=True)
-        found = stats.counts(snapshot)
-        click.echo(stats.summary(found))
-        if _verbose():
-            click.echo("\n".join(stats.details(found)))
+def _tell_counts(problems: Iterable[Problem], counts: stats.Counts) -> None:
+    """Print the broken articles and the counts (``build --watch`` has its Reloader tell
+    those)."""
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    click.echo(stats.summary(counts))
+    if _verbose():
+        click.echo("\n".join(stats.details(counts)))
+
+
+def _tell(feeds: int, report: Report, folder: Path) -> None:
+    """Print what an export did."""
     click.echo(
-        f"{len(snapshot.feeds)} feeds in {folder}: {len(report.written)} files written, "
+        f"{feeds} feeds in {folder}: {len(report.written)} files written, "
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed."
     )
 
@@ -203,7 +230,7 @@ class _Exporter:
             click.echo(str(e), err=True)
             return []
         self.last = snapshot
-        _tell(snapshot, report, folder, counted=False)
+        _tell(len(snapshot.feeds), report, folder)
         return list(report.written)
 
 

@@ -128,6 +128,72 @@ def export(
     return Report(*(tuple(sorted(paths)) for paths in (written, unchanged, removed)))
 
 
+def export_changed(
+    files: Mapping[str, File], folder: Path, before: Mapping[str, str], *, gzip: bool = False
+) -> Report:
+    """:func:`export` into a folder known to hold what an earlier export left there:
+    ``before``, each file's ETag by path (see :func:`inodes` for how that is checked).
+    Only the files whose ETag differs are written (and their .gz copies), and those no
+    longer there removed; the others are not looked at (at 100,000 articles, 37,000
+    files). Temp files a killed export left are not looked for either: after a kill the
+    next build is a whole one (see :mod:`feeds.incremental`)."""
+    try:
+        root = folder.resolve()
+        stale = [p for p in files if before.get(p) != files[p].etag]
+        removed = sorted(before.keys() - files.keys())
+        suffix = (GZIP_SUFFIX,) if gzip else ()
+        listed = {p + s for p in files for s in ("", *suffix)}
+        if files.keys() != before.keys():  # the manifest first, as in export
+            earlier = {p + s for p in before for s in ("", *suffix)}
+            _update(root / MANIFEST, _manifest(listed | earlier))
+        written: list[str] = []
+        target_of = _Targets(root)
+        for path in stale:
+            file = files[path]
+            target = target_of(path)
+            source: Path | None = getattr(file, "source", None)
+            if source is not None:
+                changed, linked = _link(target, source)
+            else:
+                changed, linked = _update(target, file.body), False
+            if changed:
+                written.append(path)
+            if gzip:
+                _update_gzip(target, file, changed, linked)
+        for path in removed:
+            for name in (path, *(path + s for s in suffix)):
+                _remove(root, name)
+        if files.keys() != before.keys():
+            _update(root / MANIFEST, _manifest(listed))
+    except OSError as e:
+        where = e.filename or folder
+        raise OutputError(f"{where}: cannot write the feeds: {e.strerror or e}") from None
+    done = set(written)
+    unchanged = [p for p in files if p not in done]
+    return Report(*(tuple(sorted(paths)) for paths in (written, unchanged, removed)))
+
+
+def inodes(folder: Path, paths: Iterable[str]) -> dict[str, int]:
+    """The inode of each of ``paths`` (relative to ``folder``) that is there, and of the
+    manifest: what tells, without a look at each file, that none was replaced or removed
+    since (an export replaces a file by renaming a new one over it). One listing of each
+    folder: at 37,000 files a tenth of the time of a look at each."""
+    by_folder: dict[str, list[str]] = {"": [MANIFEST]}
+    for path in paths:
+        parent, _, name = path.rpartition("/")
+        by_folder.setdefault(parent, []).append(name)
+    found: dict[str, int] = {}
+    for parent, names in by_folder.items():
+        try:
+            with os.scandir(folder / parent) as entries:
+                present = {entry.name: entry.inode() for entry in entries}
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        prefix = f"{parent}/" if parent else ""
+        found.update((prefix + n, present[n]) for n in names if n in present)
+    return found
+
+
 def _update(target: Path, body: bytes) -> bool:
     """Write ``target`` unless it already holds ``body`` (its mtime then stays); True if written."""
     try:

@@ -70,16 +70,22 @@ def feed_pages(feed: Feed, renderer: Renderer, leads: Leads, common: dict) -> It
     """The pages of ``feed``, one per document of :func:`feeds.render.paginate`."""
     config = renderer.config.feeds
     for doc in paginate(feed, config.items, config.archives):
-        links = dict(doc.links)
-        older = links.get("prev-archive")
-        newer = links.get("next-archive") or links.get("current")
-        # Only the newest page counts the feed's stories: an archive page's bytes stay the
-        # same while newer items arrive, like its feed document's.
-        total = None if doc.archive else len(feed.items)
-        where = leads.of(doc.items)
-        key = ("feed page", doc.feed.spec, older, newer, total, where)
-        make = partial(_page, doc, leads, older, newer, total, common)
-        yield Page(f"{doc.path}.html", key, doc.items, make)
+        yield feed_page(doc, len(feed.items), leads, common)
+
+
+def feed_page(doc: Document, stories: int, leads: Leads, common: dict) -> Page:
+    """The page of ``doc``, a document of a feed of ``stories`` items. Of the feed it needs
+    only its spec and, for its newest page, its newest item (``doc.feed.updated``)."""
+    links = dict(doc.links)
+    older = links.get("prev-archive")
+    newer = links.get("next-archive") or links.get("current")
+    # Only the newest page counts the feed's stories: an archive page's bytes stay the
+    # same while newer items arrive, like its feed document's.
+    total = None if doc.archive else stories
+    where = leads.of(doc.items)
+    key = ("feed page", doc.feed.spec, older, newer, total, where)
+    make = partial(_page, doc, leads, older, newer, total, common)
+    return Page(f"{doc.path}.html", key, doc.items, make)
 
 
 def _page(

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import hashlib
 import os
+import re
 import stat
-from collections.abc import Iterable
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from feeds.errors import ArticleError, Problem
@@ -54,6 +58,36 @@ class Finder:
                 found.append(result)
         return found, problems
 
+    def scan(self) -> tuple[Scan, list[Problem]]:
+        """What :meth:`all` finds, in the order listed, with each file's stamp; and what was
+        passed over. Patterns without a folder part are matched in one pass over the
+        folder, whose entries give the stamps: at 100,000 files a fraction of the time of
+        globbing, then looking at each file twice."""
+        if any("/" in pattern for pattern in self.patterns):
+            paths, problems = self.all()
+            return Scan.of({path: _stamp(path) for path in paths}), problems
+        self._check_root()
+        matching = re.compile("|".join(fnmatch.translate(p) for p in self.patterns)).match
+        found: list[str] = []
+        stamps = array("q")
+        problems = []
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                if not matching(entry.name):
+                    continue
+                if entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    found.append(entry.path)
+                    stamps.extend((st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino))
+                    continue
+                result = self._examine(entry.path)  # a link, a folder, a FIFO...
+                if isinstance(result, Problem):
+                    problems.append(result)
+                elif result is not None:
+                    found.append(result)
+                    stamps.extend(_stamp(result) or _FAILED)
+        return Scan(found, stamps), problems
+
     def check(self, path: str) -> str | Problem | None:
         """``path`` (as :meth:`all` would join it) if :meth:`all` would list it now, the
         problem it would report, or None: not an article file (any more)."""
@@ -85,6 +119,128 @@ class Finder:
         if not stat.S_ISREG(mode):
             return Problem(path, "skipped: not a regular file")
         return path
+
+
+StampTuple = tuple[int, int, int, int]  # a Stamp's fields: (mtime_ns, ctime_ns, size, inode)
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """What identifies one version of a file without reading it: any write changes ctime
+    (which, unlike mtime, no program can set back)."""
+
+    mtime_ns: int
+    ctime_ns: int
+    size: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: str | Path) -> Stamp:
+        st = os.stat(path)
+        return cls(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+
+
+_FAILED = (-1, -1, -1, -1)  # the stamp of a file that could not be looked at
+_UNKNOWN = (0, 0, 0, 0)  # one not known, or not to be trusted: it differs from any found
+
+
+class Scan:
+    """The article files found, in the order listed, and their stamps' fields, four to a
+    file in one array: what a later scan is compared with in bulk (at 100,000 files,
+    comparing them a file at a time took as long as looking at the files). A scan kept
+    from an earlier run may be given its paths only as a loader, with their
+    :attr:`names` digest: they are read only where the names differ."""
+
+    def __init__(
+        self,
+        paths: list[str] | Callable[[], list[str]],
+        stamps: array,  # of 'q'
+        names: bytes | None = None,
+    ):
+        self._paths = paths
+        self.stamps = stamps
+        self._names = names
+
+    @property
+    def paths(self) -> list[str]:
+        if callable(self._paths):
+            self._paths = self._paths()
+        return self._paths
+
+    @property
+    def names(self) -> bytes:
+        """A digest of the paths, in order."""
+        if self._names is None:
+            joined = "\0".join(self.paths).encode("utf-8", "surrogateescape")
+            self._names = hashlib.blake2b(joined, digest_size=16).digest()
+        return self._names
+
+    @classmethod
+    def of(cls, stamps: dict[str, StampTuple | None]) -> Scan:
+        """A scan of ``stamps`` (None: a stamp not known, or not to be trusted)."""
+        numbers = array("q")
+        for stamp in stamps.values():
+            numbers.extend(stamp or _UNKNOWN)
+        return cls(list(stamps), numbers)
+
+    def stamp(self, index: int) -> StampTuple | None:
+        found = tuple(self.stamps[4 * index : 4 * index + 4])
+        return None if found in (_FAILED, _UNKNOWN) else found
+
+    def distrust(self, paths: Iterable[str]) -> None:
+        """Forget the stamps of ``paths`` (and of the files that could not be looked at):
+        a later scan finds them changed."""
+        paths = list(paths)
+        where = {path: k for k, path in enumerate(self.paths)} if paths else {}
+        indices = [where[path] for path in paths]
+        if _FAILED[0] in self.stamps[::4]:
+            indices += [k for k, mtime in enumerate(self.stamps[::4]) if mtime == _FAILED[0]]
+        for index in indices:
+            self.stamps[4 * index : 4 * index + 4] = array("q", _UNKNOWN)
+
+    def newer(self, paths: Iterable[str], ctime_ns: int) -> list[str]:
+        """Those of ``paths`` whose stamp says they changed at ``ctime_ns`` or later."""
+        paths = list(paths)
+        where = {path: k for k, path in enumerate(self.paths)} if paths else {}
+        return [p for p in paths if self.stamps[4 * where[p] + 1] >= ctime_ns]
+
+    def changes(self, earlier: Scan) -> tuple[list[str], list[str]]:
+        """The paths new or changed since ``earlier``, and those gone."""
+        if self.names == earlier.names:  # no file added, removed or renamed: the usual case
+            return [self.paths[k] for k in _differing(self.stamps, earlier.stamps)], []
+        before = {path: index for index, path in enumerate(earlier.paths)}
+        changed = []
+        for index, path in enumerate(self.paths):
+            was = before.pop(path, None)
+            if (
+                was is None
+                or self.stamps[4 * index : 4 * index + 4] != earlier.stamps[4 * was : 4 * was + 4]
+                or self.stamp(index) is None
+            ):
+                changed.append(path)
+        return changed, list(before)
+
+
+def _differing(found: array, earlier: array, step: int = 4096) -> Iterator[int]:
+    """The files whose stamps differ between two scans of the same files (or that could
+    not be looked at), a block of files at a time."""
+    for start in range(0, len(found), step):
+        if (
+            found[start : start + step] == earlier[start : start + step]
+            and _FAILED[0] not in (found[start : start + step : 4])
+        ):
+            continue
+        for k in range(start, min(start + step, len(found)), 4):
+            if found[k : k + 4] != earlier[k : k + 4] or found[k] == _FAILED[0]:
+                yield k // 4
+
+
+def _stamp(path: str) -> StampTuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
 def path_order(path: str) -> str:

@@ -81,17 +81,17 @@ def directory_path(number: int) -> str:
     return f"{DIRECTORY}.html" if number == 1 else f"{DIRECTORY}-{number}.html"
 
 
-def discovered(feeds: Sequence[Feed]) -> list[Feed]:
+def discovered(rows: Sequence[Row]) -> list[Row]:
     """The feeds the lists announce to feed readers (``<link rel="alternate">``)."""
-    if len(feeds) <= MAX_DISCOVERED:
-        return list(feeds)
-    return [f for f in feeds if f.spec.kind == "all"] or list(feeds[:MAX_DISCOVERED])
+    if len(rows) <= MAX_DISCOVERED:
+        return list(rows)
+    return [r for r in rows if r.spec.kind == "all"] or list(rows[:MAX_DISCOVERED])
 
 
-def list_pages(feeds: Sequence[Feed], common: dict) -> Iterator[Page]:
-    """``index.html``, the providers A–Z pages and the OPML files (when there are feeds)."""
-    rows = [row(feed) for feed in feeds]
-    announced = discovered(feeds)
+def list_pages(rows: Sequence[Row], common: dict) -> Iterator[Page]:
+    """``index.html``, the providers A–Z pages and the OPML files (when there are feeds),
+    from the :func:`row` of every feed, in the order published."""
+    announced = discovered(rows)
     common = {**common, "discovered": announced}
     heads = tuple(f.spec for f in announced)  # in the key of every HTML page
     index_sections = tuple(sections(rows))

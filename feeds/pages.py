@@ -12,13 +12,13 @@ renders again only the pages whose inputs changed (:class:`feeds.reuse.PreviousB
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from importlib.resources import files
 
 from feeds.feed_pages import Leads, feed_pages
 from feeds.html import Page
-from feeds.listings import list_pages
+from feeds.listings import Row, list_pages, row
 from feeds.model import Feed, File, Rendered
 from feeds.render import Renderer, etag
 from feeds.reuse import PreviousBuild
@@ -30,20 +30,34 @@ ASSETS = {"feeds.css": "text/css", "feeds.js": "text/javascript"}
 def plan_pages(feeds: Iterable[Feed], renderer: Renderer, leads: Leads | None = None) -> list[Page]:
     """Every page of ``feeds``, not yet rendered; ``leads`` may hold an earlier build's."""
     feeds = list(feeds)
-    config = renderer.config
-    common = {
-        "renderer": renderer,
-        "formats": renderer.formats,
-        "site": config.site.title,
-        "lang": config.site.language,
-    }
-    lists = {**common, "root": "", "description": config.site.description}
-    pages = [*_assets(), *list_pages(feeds, lists)]
+    common = common_context(renderer)
+    pages = [*assets(), *lists_of([row(feed) for feed in feeds], renderer)]
     leads = leads or Leads(paths(feeds))
     for feed in feeds:
         pages += feed_pages(feed, renderer, leads, common)
     leads.settle()
     return pages
+
+
+def common_context(renderer: Renderer) -> dict:
+    """What every page's template is given."""
+    config = renderer.config
+    return {
+        "renderer": renderer,
+        "formats": renderer.formats,
+        "site": config.site.title,
+        "lang": config.site.language,
+    }
+
+
+def lists_of(rows: Sequence[Row], renderer: Renderer) -> Iterator[Page]:
+    """The lists of feeds (:func:`feeds.listings.list_pages`) of ``rows``."""
+    context = {
+        **common_context(renderer),
+        "root": "",
+        "description": renderer.config.site.description,
+    }
+    return list_pages(rows, context)
 
 
 def paths(feeds: Iterable[Feed]) -> frozenset[str]:
@@ -64,7 +78,8 @@ def render_pages(
         yield from previous.get(page.path, page.key, page.items, page.render)
 
 
-def _assets() -> Iterator[Page]:
+def assets() -> Iterator[Page]:
+    """The style sheet and script the pages load."""
     for name, media_type in ASSETS.items():
         body = (files("feeds") / "static" / name).read_bytes()
         rendered = Rendered(name, media_type, body, etag(body))

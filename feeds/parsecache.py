@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -37,6 +36,7 @@ import yaml_rs
 from feeds import articles, body, front_matter, model, text
 from feeds.articles import read
 from feeds.errors import Problem
+from feeds.files import Stamp
 from feeds.model import Article, Image, Provider, Related
 
 log = logging.getLogger(__name__)
@@ -49,22 +49,6 @@ TRUST_AFTER_NS = 2_000_000_000
 PER_WORKER = 1000
 FILES_PER_TASK = 250  # files a worker process reads per task
 ENTRIES_PER_RECORD = 5000  # entries per record of the cache file
-
-
-@dataclass(frozen=True, slots=True)
-class Stamp:
-    """What identifies one version of a file without reading it: any write changes ctime
-    (which, unlike mtime, no program can set back)."""
-
-    mtime_ns: int
-    ctime_ns: int
-    size: int
-    inode: int
-
-    @classmethod
-    def of(cls, path: str | Path) -> Stamp:
-        st = os.stat(path)
-        return cls(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
 Entry = tuple[Stamp, Article | Problem]
@@ -91,6 +75,12 @@ class ArticleCache:
         # The entry tuples themselves, not new ones: save compares them with the saved.
         trusted = {path: entry for path, entry in self._entries.items() if entry[0] is not None}
         return cast(dict[str, Entry], trusted)
+
+    def parsed(self) -> Iterator[tuple[str, Stamp | None, Article | Problem]]:
+        """Every file of the last :meth:`load` (and refreshes since): its path, its stamp
+        (None while too new to be trusted) and what it held."""
+        for path, (stamp, result) in self._entries.items():
+            yield path, stamp, result
 
     def load(self, paths: Sequence[str], track: Track | None = None) -> list[Article | Problem]:
         """The article or problem of each path, in order; forgets every other path."""
@@ -142,7 +132,7 @@ class ArticleCache:
                     return 0
                 while (chunk := _read_record(f)) is not None:
                     for path, stamp, value in chunk:
-                        entries[path] = (Stamp(*stamp), _thaw(value, path))
+                        entries[path] = (Stamp(*stamp), thaw(value, path))
         except FileNotFoundError:
             return 0
         except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError) as e:
@@ -180,10 +170,10 @@ class ArticleCache:
 def read_all(paths: Sequence[str]) -> Iterator[Article | Problem]:
     """:func:`feeds.articles.read` of each path, in order; many files are parsed on all
     the cores. Each result comes back frozen and is thawed here, where the values many
-    articles repeat are shared (see :func:`_thaw`)."""
+    articles repeat are shared (see :func:`thaw`)."""
     workers = min(len(os.sched_getaffinity(0)), len(paths) // PER_WORKER)
     if workers < 2:
-        yield from map(_thaw, map(_read_one, paths), paths)
+        yield from map(thaw, map(_read_one, paths), paths)
         return
     # fork starts fastest, but forking a process with threads (the server reloads from
     # one) can copy a lock another thread holds; forkserver forks a clean process instead.
@@ -196,7 +186,7 @@ def read_all(paths: Sequence[str]) -> Iterator[Article | Problem]:
     chunks = [paths[k : k + FILES_PER_TASK] for k in range(0, len(paths), FILES_PER_TASK)]
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         for chunk, results in zip(chunks, pool.map(_read_chunk, chunks), strict=True):
-            yield from map(_thaw, results, chunk)
+            yield from map(thaw, results, chunk)
 
 
 def _read_chunk(paths: Sequence[str]) -> list[tuple]:
@@ -204,7 +194,7 @@ def _read_chunk(paths: Sequence[str]) -> list[tuple]:
 
 
 def _read_one(path: str) -> tuple:
-    return _freeze(read(path))
+    return freeze(read(path))
 
 
 # The cache file ---------------------------------------------------------------------------
@@ -245,10 +235,11 @@ def _read_record(f: BinaryIO) -> Any:
 
 
 def _entry(path: str, stamp: Stamp, value: Article | Problem) -> tuple:
-    return (path, (stamp.mtime_ns, stamp.ctime_ns, stamp.size, stamp.inode), _freeze(value))
+    return (path, (stamp.mtime_ns, stamp.ctime_ns, stamp.size, stamp.inode), freeze(value))
 
 
-def _freeze(value: Article | Problem) -> tuple:
+def freeze(value: Article | Problem) -> tuple:
+    """``value`` as plain values (for :mod:`marshal`); :func:`thaw` gives it back."""
     if isinstance(value, Problem):
         return ("problem", value.source, value.message, value.line)
     image = value.image and (value.image.url, value.image.width, value.image.height)
@@ -294,9 +285,9 @@ _SHARED = _Shared()
 _PROVIDERS = _Providers()
 
 
-def _thaw(frozen: tuple, path: str) -> Article | Problem:
-    """The article or problem of ``frozen``, read from the file at ``path``: its values
-    shared with the articles thawed before it where they are equal."""
+def thaw(frozen: tuple, path: str | None = None) -> Article | Problem:
+    """The article or problem of ``frozen`` (read from the file at ``path``, when known):
+    its values shared with the articles thawed before it where they are equal."""
     if frozen[0] == "problem":
         return Problem(*frozen[1:])
     (
@@ -316,8 +307,10 @@ def _thaw(frozen: tuple, path: str) -> Article | Problem:
         type,
         body,
     ) = frozen
+    # The path's own string for the source, not an equal copy: the cache keys on it too.
+    source = path if path is not None and path == source else source
     return Article(
-        path if source == path else source,
+        source,
         id,
         title,
         excerpt,

@@ -18,10 +18,10 @@ from feeds import config as config_module
 from feeds import memory
 from feeds.config import Config
 from feeds.errors import FeedsError, Problem
-from feeds.files import Finder, find, path_order
+from feeds.files import Finder, Stamp, find, path_order
 from feeds.model import FORMAT_NAMES, Article, Feed, File
 from feeds.pages import plan_pages, render_pages
-from feeds.parsecache import ArticleCache, Stamp, Track
+from feeds.parsecache import ArticleCache, Track
 from feeds.render import Renderer
 from feeds.reuse import Done, LazyFiles, PreviousBuild
 from feeds.select import Selection
@@ -132,6 +132,10 @@ class Publisher:
         done = self._previous.done().items()
         return {path: (d.fingerprint, [f.path for f in d.files]) for path, d in done}
 
+    def digest(self, article: Article) -> bytes:
+        """:func:`feeds.reuse.digest` of ``article``, made once per build."""
+        return self._previous.digest(article)
+
     def watchable(self, watcher: Watcher) -> bool:
         """Whether ``watcher`` sees every change to the files of the last build: not when
         they lie in folders reached through symbolic links, or the patterns use ``.``."""
@@ -237,7 +241,12 @@ def file_stamp(path: str | Path) -> Stamp | None:
 
 def feed_urls(snapshot: Snapshot, paths: Iterable[str]) -> list[str]:
     """The public URLs of the feeds (not pages) among ``paths`` of ``snapshot``."""
-    base = snapshot.config.site.base_url
+    return public_urls(snapshot.config, paths)
+
+
+def public_urls(config: Config, paths: Iterable[str]) -> list[str]:
+    """The public URLs of the feeds (not pages) among ``paths`` published with ``config``."""
+    base = config.site.base_url
     return [base + p for p in paths if p.rpartition(".")[2] in FORMAT_NAMES]
 
 

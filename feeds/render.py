@@ -49,26 +49,44 @@ def paginate(feed: Feed, size: int, archives: bool) -> list[Document]:
     """The current document (newest ``size`` items) and, with ``archives``, RFC 5005 archive
     pages: the history cut in pages of ``size`` from the oldest, so a full page never changes.
     """
-    current = feed.items[:size]
-    base = feed.spec.path
-    count = math.ceil(max(len(feed.items) - size, 0) / size) if archives else 0
-    if not count:
-        return [Document(feed, current, base)]
-    oldest_first = feed.items[::-1]
+    return [
+        Document(feed, feed.items[part.start : part.stop], part.path, part.links, part.archive)
+        for part in pages_of(feed.spec.path, len(feed.items), size, archives)
+    ]
+
+
+@dataclass(frozen=True)
+class Part:
+    """Where one document of a feed lies in its items (newest first): ``items[start:stop]``."""
+
+    path: str
+    start: int
+    stop: int
+    links: tuple[tuple[str, str], ...] = ()
+    archive: bool = False
+
+
+def pages_of(base: str, count: int, size: int, archives: bool) -> list[Part]:
+    """The documents of :func:`paginate` for a feed at ``base`` of ``count`` items, as
+    positions in its items: what an incremental build needs without the items at hand."""
+    pages = math.ceil(max(count - size, 0) / size) if archives else 0
+    if not pages:
+        return [Part(base, 0, min(size, count))]
 
     def archive(k: int) -> str:
         return f"{base}/archive/{k}"
 
-    docs = [Document(feed, current, base, (("prev-archive", archive(count)),))]
-    for k in range(1, count + 1):
+    parts = [Part(base, 0, size, (("prev-archive", archive(pages)),))]
+    for k in range(1, pages + 1):
         links = [("current", base)]
         if k > 1:
             links.append(("prev-archive", archive(k - 1)))
-        if k < count:
+        if k < pages:
             links.append(("next-archive", archive(k + 1)))
-        items = tuple(reversed(oldest_first[(k - 1) * size : k * size]))
-        docs.append(Document(feed, items, archive(k), tuple(links), archive=True))
-    return docs
+        # Cut from the oldest: archive k holds the k-th ``size`` items counted from the end.
+        start, stop = max(count - k * size, 0), count - (k - 1) * size
+        parts.append(Part(archive(k), start, stop, tuple(links), archive=True))
+    return parts
 
 
 class Renderer:

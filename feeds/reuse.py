@@ -76,11 +76,11 @@ class PreviousBuild:
         Oldest first, like :class:`LazyFiles` and for the same reason."""
         docs = sorted(renderer.documents(feeds), key=_oldest)
         # Looked up once: a fingerprint and a look at the stored files each.
-        found = [(doc, self._reusable(doc.path, _doc_key(doc), doc.items)) for doc in docs]
+        found = [(doc, self._reusable(doc.path, doc_key(doc), doc.items)) for doc in docs]
         renderer.plan(doc for doc, done in found if done is None)
         for doc, done in found:
             yield from self._take(
-                doc.path, _doc_key(doc), doc.items, done, renderer.render_list, doc
+                doc.path, doc_key(doc), doc.items, done, renderer.render_list, doc
             )
 
     def get(
@@ -129,16 +129,31 @@ class PreviousBuild:
         return None
 
     def _fingerprint(self, key: object, items: tuple[Article, ...]) -> bytes:
-        digest = hashlib.blake2b(repr(key).encode(), digest_size=16)
-        for article in items:
-            if (known := self._digests.get(id(article))) is None:
-                known = hashlib.blake2b(repr(article).encode(), digest_size=16).digest()
-                self._digests[id(article)] = known
-            digest.update(known)
-        return digest.digest()
+        return fingerprint(key, map(self.digest, items))
+
+    def digest(self, article: Article) -> bytes:
+        """:func:`digest` of ``article``, made once per build."""
+        if (known := self._digests.get(id(article))) is None:
+            known = self._digests[id(article)] = digest(article)
+        return known
 
 
-def _doc_key(doc: Document) -> tuple:
+def digest(article: Article) -> bytes:
+    """What identifies an article's content: equal articles have equal digests, in every
+    process (the repr of plain values)."""
+    return hashlib.blake2b(repr(article).encode(), digest_size=16).digest()
+
+
+def fingerprint(key: object, digests: Iterable[bytes]) -> bytes:
+    """A document's fingerprint: of its key (whose repr is the same in every process) and
+    the :func:`digest` of each of its items."""
+    found = hashlib.blake2b(repr(key).encode(), digest_size=16)
+    for known in digests:
+        found.update(known)
+    return found.digest()
+
+
+def doc_key(doc: Document) -> tuple:
     """What a document's bytes depend on, besides the config and its items."""
     return (doc.feed.spec, doc.links, doc.archive)
 

@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import itemgetter
+from typing import Any, Protocol, TypeVar
 
 from feeds.config import Config, TopicFeedSettings
 from feeds.model import Article, Feed, FeedSpec
 
 
-def rank(article: Article) -> tuple:
+class Ranked(Protocol):
+    """What the dedupe looks at: an :class:`Article`, or a light record of one (an
+    incremental build's), whose ``published`` need only sort as the article's date does."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def quality(self) -> float | None: ...
+    @property
+    def published(self) -> Any: ...
+
+
+def rank(article: Ranked) -> tuple:
     """Which of two copies of a story wins: higher quality, then newer, then file name."""
     quality = article.quality if article.quality is not None else float("-inf")
     return (quality, article.published, _reverse(article.source))
@@ -25,10 +40,15 @@ def _newest_first(article: Article) -> tuple:
     return (-article.published.timestamp(), article.id)
 
 
-def _grouped(members: list[Member]) -> tuple[tuple[Article, ...], str]:
+R = TypeVar("R", bound=Ranked)
+
+
+def grouped(members: Sequence[tuple[object, R, str]]) -> tuple[tuple[R, ...], str]:
     """A feed's items, the best copy of each story, newest first; and the name most of its
-    articles call it by (of equals, the alphabetically first, for stable titles)."""
-    items: dict[str, Article] = {}
+    articles call it by (of equals, the alphabetically first, for stable titles).
+    ``members`` are every copy the feed takes, newest first, each with the name it gives
+    the feed."""
+    items: dict[str, R] = {}
     for _, article, _ in members:
         current = items.setdefault(article.id, article)
         if current is not article and rank(article) > rank(current):
@@ -146,7 +166,7 @@ class Selection:
                 del self._members[key]
                 self._feeds.pop(key, None)
                 continue
-            items, name = _grouped(members)
+            items, name = grouped(members)
             kind = key[0]
             if kind == "provider" and len(items) < min_provider:
                 self._feeds[key] = None
@@ -154,11 +174,16 @@ class Selection:
                 image = _image(items) if kind == "provider" else None
                 self._feeds[key] = Feed(feed_spec(kind, key[1], name, self._config, image), items)
         self._dirty.clear()
-        ordered = sorted(self._feeds.items(), key=lambda kv: (_KIND_ORDER[kv[0][0]], kv[0][1]))
+        ordered = sorted(self._feeds.items(), key=lambda kv: feed_order(kv[0]))
         return [feed for _, feed in ordered if feed is not None]
 
 
 _KIND_ORDER = {"all": 0, "topic": 1, "provider": 2}
+
+
+def feed_order(key: Key) -> tuple[int, str]:
+    """Where the feed of ``key`` comes among the feeds: all, topics, providers."""
+    return (_KIND_ORDER[key[0]], key[1])
 
 
 def _image(items: tuple[Article, ...]) -> str | None:

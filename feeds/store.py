@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
 import logging
+import marshal
 import os
 import sys
 import time
@@ -32,7 +32,7 @@ from feeds.model import File
 log = logging.getLogger(__name__)
 
 STORE = ".feeds-store"  # in output.folder, beside the parse cache
-INDEX = "index.json"
+INDEX = "index"  # plain values, written with marshal
 _TEMP_PREFIX = ".tmp-"
 # A temp file this old was left by a process killed while writing it (writes take ms).
 STALE_TEMP = 3600  # seconds
@@ -122,42 +122,46 @@ class Store:
         fingerprint of each document and the paths of its files (see
         :class:`feeds.reuse.PreviousBuild`), for a server that starts with ``config``
         (see :meth:`load`). Not kept if it cannot be written."""
+        shown = {date: date.isoformat() for date in set(dates.values())}  # a few per feed
         index = {
-            "key": _key(config),
+            "key": index_key(config),
             "files": {
-                path: [f.media_type, f.etag, dates[path].isoformat() if path in dates else None]
+                path: (f.media_type, f.etag, shown[dates[path]] if path in dates else None)
                 for path, f in files.items()
             },
-            "docs": {path: [fp.hex(), paths] for path, (fp, paths) in docs.items()},
+            "docs": {path: (fp, tuple(paths)) for path, (fp, paths) in docs.items()},
         }
         try:
-            _write(self.folder / INDEX, json.dumps(index, separators=(",", ":")).encode())
+            _write(self.folder / INDEX, marshal.dumps(index))
         except OSError as e:
             log.warning("%s: the feeds are not kept for the next start (%s)", self.folder, e)
 
-    def load(self, config: Config) -> Kept | None:
+    def load(self, config: Config, check: bool = True) -> Kept | None:
         """What was last saved for ``config`` by this version of the code, if every body
-        is still there; else None (and why is logged)."""
+        is still there (not looked at without ``check``); else None (and why is logged)."""
         try:
-            index = json.loads((self.folder / INDEX).read_bytes())
-            if index.get("key") != _key(config):
+            index = marshal.loads((self.folder / INDEX).read_bytes())
+            if index.get("key") != index_key(config):
                 log.info("%s: kept for another config or version: not used", self.folder)
                 return None
             kept = Kept({}, {}, {})
+            parsed: dict[str, datetime] = {}
             for path, (media_type, etag, date) in index["files"].items():
                 kept.files[path] = Stored(path, media_type, etag, self)
                 if date is not None:
-                    kept.dates[path] = datetime.fromisoformat(date)
+                    if date not in parsed:
+                        parsed[date] = datetime.fromisoformat(date)
+                    kept.dates[path] = parsed[date]
             for path, (fingerprint, paths) in index["docs"].items():
-                kept.docs[path] = (bytes.fromhex(fingerprint), [kept.files[p] for p in paths])
+                kept.docs[path] = (bytes(fingerprint), [kept.files[p] for p in paths])
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError) as e:
             log.warning(
                 "%s: cannot read %s (%s): the feeds are built afresh", self.folder, INDEX, e
             )
             return None
-        if not self.holds(kept.files.values()):
+        if check and not self.holds(kept.files.values()):
             log.warning("%s: some files kept are gone: the feeds are built afresh", self.folder)
             return None
         return kept
@@ -177,6 +181,13 @@ class Store:
                 entry.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+    def remove(self, etags: Iterable[str]) -> None:
+        """Remove the bodies of ``etags`` (those a build knows it no longer uses: unlike
+        :meth:`collect`, without a look at every body)."""
+        for etag in etags:
+            with contextlib.suppress(OSError):
+                os.unlink(self._name(etag))
 
     def _file(self, etag: str) -> Path:
         return Path(self._name(etag))
@@ -209,7 +220,7 @@ def _write(target: Path, body: bytes) -> None:
     write_atomically(target, body, temp_prefix=_TEMP_PREFIX)
 
 
-def _key(config: Config) -> str:
+def index_key(config: Config) -> str:
     """What the stored files of ``config`` depend on besides the articles: every setting,
     and the code and libraries that render them."""
     settings = repr(replace(config, path=Path()))

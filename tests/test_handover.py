@@ -39,7 +39,7 @@ def test_a_build_after_one_edit_renders_and_writes_only_what_changed(news: Site,
     before = exported(news)
     news.write("05.md", story(5, title="Edited since the last build"))
 
-    with caplog.at_level(logging.INFO, logger="feeds.publisher"):
+    with caplog.at_level(logging.INFO, logger="feeds"):
         result = runner("build")
 
     assert result.exit_code == 0, result.output

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from feeds import body, parsecache
+from feeds import body, incremental, parsecache
 from feeds.articles import read
 from feeds.errors import Problem
 from feeds.files import find
@@ -36,6 +36,13 @@ def test_a_file_rewritten_within_the_same_clock_tick_is_read_again(site: Site):
 
 
 # `feeds build` keeps the parse cache in the output folder ---------------------------------
+
+
+@pytest.fixture(autouse=True)
+def whole_builds(monkeypatch) -> None:
+    """Every `feeds build` here a whole one, which reads the files through the parse cache
+    (an incremental one reads only the changed files, without it: tests/test_incremental.py)."""
+    monkeypatch.setattr(incremental, "build", lambda config, folder: None)
 
 
 @pytest.fixture

@@ -1,0 +1,214 @@
+"""An incremental `feeds build`: after an edit, an addition, a deletion or a rename, a new
+build process reads only those files and renders only what they are in, and exports
+exactly the files (and says what) a build from scratch of the same articles does."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from feeds import buildstate
+from feeds import config as config_module
+from feeds.store import STORE
+
+from .conftest import Site, story
+from .test_handover import exported
+
+
+def scratch_build(site: Site, runner, tmp_path: Path) -> tuple[dict[str, bytes], list[str]]:
+    """The files and the report lines of a build of ``site``'s articles from scratch,
+    into a folder of its own."""
+    other = Site(tmp_path / "scratch")
+    other.root.mkdir()
+    config = yaml.safe_load(site.config_path.read_text())
+    config["articles"]["folder"] = str(site.articles)
+    other.configure(**config)
+    from click.testing import CliRunner
+
+    from feeds.cli import main
+
+    result = CliRunner().invoke(main, ["--config", str(other.config_path), "build"])
+    assert result.exit_code == 0, result.output
+    return exported(other), _lines(result.output, other.output)
+
+
+def _lines(output: str, folder: Path) -> list[str]:
+    """The report without what the export did (which depends on what it found there)."""
+    return [
+        line.replace(str(folder), "OUT").split(":")[0] if "files written" in line else line
+        for line in output.splitlines()
+    ]
+
+
+def incremental_build(site: Site, runner, caplog) -> tuple[int, int, list[str]]:
+    """Build; (documents rendered, documents) as the incremental build logs them, and the
+    report lines. Fails if the build was a whole one."""
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="feeds"):
+        result = runner("build")
+    assert result.exit_code == 0, result.output
+    counts = [
+        r.args
+        for r in caplog.records
+        if r.name == "feeds.incremental" and r.msg.startswith("rendered %d of")
+    ]
+    assert counts, caplog.text
+    return (*counts[-1], _lines(result.output, site.output))
+
+
+@pytest.fixture
+def built(news: Site, runner) -> Site:
+    news.configure(feeds={"items": 2})  # archive pages too
+    assert runner("build").exit_code == 0
+    assert (news.output / STORE / buildstate.STATE).is_file()
+    return news
+
+
+def test_an_edit_renders_only_the_documents_that_hold_the_article(built, runner, caplog, tmp_path):
+    built.write("05.md", story(5, title="Edited since the last build"))
+
+    done, total, lines = incremental_build(built, runner, caplog)
+
+    assert 0 < done < total / 2
+    assert (exported(built), lines) == scratch_build(built, runner, tmp_path)
+    assert any(b"Edited since the last build" in body for body in exported(built).values())
+
+
+@pytest.mark.parametrize("change", ["add", "delete", "rename", "redate", "duplicate"])
+def test_adds_deletes_renames_and_moves_give_what_a_build_from_scratch_gives(
+    built, runner, caplog, tmp_path, change
+):
+    articles = built.articles
+    if change == "add":
+        built.write("new.md", story(1, title="A new one", webUrl="https://x.example/new"))
+    elif change == "delete":
+        (articles / "03.md").unlink()
+    elif change == "rename":
+        (articles / "03.md").rename(articles / "renamed.md")
+    elif change == "redate":  # moves it across archive pages
+        built.write("03.md", story(3, publishedDateTime="2023-06-30T10:00:00Z"))
+    else:  # a better copy of a story: the dedupe picks it instead
+        built.write("copy.md", story(3, quality=90))
+
+    done, total, lines = incremental_build(built, runner, caplog)
+
+    assert 0 < done < total
+    assert (exported(built), lines) == scratch_build(built, runner, tmp_path)
+
+
+def test_a_broken_article_is_named_and_skipped(built, runner, caplog, tmp_path):
+    built.write("broken.md", raw="---\ntitle: [unclosed\n---\n")
+
+    *_, lines = incremental_build(built, runner, caplog)
+
+    assert any(line.startswith(str(built.articles / "broken.md")) for line in lines)
+    assert (exported(built), lines) == scratch_build(built, runner, tmp_path)
+    assert runner("build", "--strict").exit_code == 1
+    (built.articles / "broken.md").unlink()
+    *_, lines = incremental_build(built, runner, caplog)
+    assert "0 broken" in "\n".join(lines)
+
+
+def test_a_new_feed_makes_a_whole_build(built, runner, caplog, tmp_path):
+    """A feed that appears changes where the pages of its articles lead, in every feed."""
+    built.write("new.md", story(1, webUrl="https://x.example/new", topics=["Brand new"]))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="feeds"):
+        result = runner("build")
+    assert "the set of feeds changed" in caplog.text
+    assert (exported(built), _lines(result.output, built.output)) == scratch_build(
+        built, runner, tmp_path
+    )
+    incremental_build(built, runner, caplog)  # the whole build kept a state again
+
+
+def test_an_export_changed_by_another_writer_makes_a_whole_build(built, runner, caplog):
+    """A file removed or replaced in the export folder (and not by a build) is seen by its
+    folder's listing: the build is a whole one, which writes every file that differs."""
+    before = exported(built)
+    (built.output / "topics" / "topic-1.atom").unlink()
+    shutil.rmtree(built.output / "all" / "archive")
+    replaced = built.output / "topics" / "topic-2.rss"
+    replaced.unlink()
+    replaced.write_bytes(b"another writer")
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="feeds"):
+        assert runner("build").exit_code == 0
+
+    assert "the export folder changed since the last build" in caplog.text
+    assert exported(built) == before
+    incremental_build(built, runner, caplog)
+
+
+def test_no_state_or_a_state_of_another_config_makes_a_whole_build(built, runner, caplog):
+    config = config_module.load(built.config_path)
+    buildstate.forget(config)  # as a killed build leaves it
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="feeds"):
+        assert runner("build").exit_code == 0
+    assert "rendered 0 of" in caplog.text and not any(
+        r.name == "feeds.incremental" for r in caplog.records
+    )
+    built.configure(feeds={"items": 3})
+    assert buildstate.load(config_module.load(built.config_path)) is None
+    assert runner("build").exit_code == 0
+    assert incremental_build(built, runner, caplog)[0] == 0
+
+
+def test_a_build_elsewhere_is_a_whole_one_and_keeps_the_state_for_there(
+    built, runner, caplog, tmp_path
+):
+    elsewhere = tmp_path / "elsewhere"
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="feeds"):
+        assert runner("build", "--output", str(elsewhere)).exit_code == 0
+    assert not any(r.name == "feeds.incremental" for r in caplog.records)
+    built.write("05.md", story(5, title="Edited"))
+    assert runner("build", "--output", str(elsewhere)).exit_code == 0
+    assert any(b"Edited" in p.read_bytes() for p in elsewhere.rglob("*.rss"))
+
+
+def test_a_file_changed_just_before_a_build_is_read_again_by_the_next(
+    built, runner, caplog, monkeypatch
+):
+    """A stamp is trusted only once the file is a few seconds old (see feeds.parsecache):
+    a file rewritten in the same tick with the same size would keep it."""
+    from feeds import parsecache
+
+    read: list[list[str]] = []
+    read_all = parsecache.read_all
+    monkeypatch.setattr(parsecache, "read_all", lambda paths: read.append(paths) or read_all(paths))
+    monkeypatch.setattr(parsecache, "TRUST_AFTER_NS", 60_000_000_000)
+    built.write("05.md", story(5, title="Edited just now"))
+
+    incremental_build(built, runner, caplog)
+    incremental_build(built, runner, caplog)
+    monkeypatch.setattr(parsecache, "TRUST_AFTER_NS", 0)
+    incremental_build(built, runner, caplog)
+    incremental_build(built, runner, caplog)
+
+    assert [[Path(p).name for p in paths] for paths in read] == [["05.md"]] * 3 + [[]]
+
+
+def test_a_server_started_after_an_incremental_build_serves_its_files_and_renders_nothing(
+    built, runner, caplog
+):
+    from feeds.web import create_app
+
+    built.write("05.md", story(5, title="Edited before the server starts"))
+    incremental_build(built, runner, caplog)
+    files = exported(built)
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="feeds.publisher"):
+        client = create_app(built.config_path).test_client()
+
+    rendered = [r.args for r in caplog.records if r.msg.startswith("rendered %d of")]
+    assert rendered and rendered[-1][0] == 0, caplog.text
+    for path, body in files.items():
+        assert client.get(f"/{path}").data == body, path
