@@ -104,16 +104,9 @@ def export(
             if since is not None and since.get(path) is file:
                 unchanged.append(path)
                 continue
-            target = target_of(path)
-            # A model.OnDisk; not told by isinstance, which for a Protocol costs 10 µs a file.
-            source: Path | None = getattr(file, "source", None)
-            if source is not None:
-                changed, linked = _link(target, source)
-            else:
-                changed, linked = _update(target, file.body), False
+            changed, gzipped = _put(target_of(path), file, gzip)
             (written if changed else unchanged).append(path)
-            if gzip:
-                compressed += _update_gzip(target, file, changed, linked)
+            compressed += gzipped
         removed = sorted(old - mine)
         for path in removed:
             _remove(root, path)
@@ -149,17 +142,8 @@ def export_changed(
         written: list[str] = []
         target_of = _Targets(root)
         for path in stale:
-            file = files[path]
-            target = target_of(path)
-            source: Path | None = getattr(file, "source", None)
-            if source is not None:
-                changed, linked = _link(target, source)
-            else:
-                changed, linked = _update(target, file.body), False
-            if changed:
+            if _put(target_of(path), files[path], gzip)[0]:
                 written.append(path)
-            if gzip:
-                _update_gzip(target, file, changed, linked)
         for path in removed:
             for name in (path, *(path + s for s in suffix)):
                 _remove(root, name)
@@ -192,6 +176,18 @@ def inodes(folder: Path, paths: Iterable[str]) -> dict[str, int]:
         prefix = f"{parent}/" if parent else ""
         found.update((prefix + n, present[n]) for n in names if n in present)
     return found
+
+
+def _put(target: Path, file: File, gzip: bool) -> tuple[bool, int]:
+    """Put ``file`` at ``target``, a link to its stored body where it has one, and with
+    ``gzip`` its .gz copy beside it: whether the file changed, and the .gz copies written."""
+    # A model.OnDisk; not told by isinstance, which for a Protocol costs 10 µs a file.
+    source: Path | None = getattr(file, "source", None)
+    if source is not None:
+        changed, linked = _link(target, source)
+    else:
+        changed, linked = _update(target, file.body), False
+    return changed, _update_gzip(target, file, changed, linked) if gzip else 0
 
 
 def _update(target: Path, body: bytes) -> bool:
