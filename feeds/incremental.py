@@ -453,14 +453,13 @@ def keep(publisher: Publisher, snapshot: Snapshot, folder: Path) -> None:
     heads: list[Head] = []
     problems = {}
     articles: dict[int, Article] = {}
-    stamps = {}
-    for num, (path, stamp, result) in enumerate(publisher.cache.parsed()):
-        stamps[path] = stamp_tuple(stamp)
+    for num, (path, _, result) in enumerate(publisher.cache.parsed()):
         if isinstance(result, Problem):
             problems[path] = result
         else:
             heads.append(head_of(num, result, publisher.digest(result), rules))
             articles[num] = result
+    scan = Scan.of((path, stamp_tuple(stamp)) for path, stamp, _ in publisher.cache.parsed())
     heads.sort(key=_head_order)
     nums = {head.source: head.num for head in heads}
     feeds: dict[Key, FeedItems] = {
@@ -471,9 +470,7 @@ def keep(publisher: Publisher, snapshot: Snapshot, folder: Path) -> None:
     }
     exported = {path: file.etag for path, file in snapshot.files.items()}
     found = inodes(folder, exported)
-    state = BuildState(
-        str(folder.resolve()), heads, problems, Scan.of(stamps), feeds, exported, found
-    )
+    state = BuildState(str(folder.resolve()), heads, problems, scan, feeds, exported, found)
     try:
         buildstate.write_articles(config, (), articles, fresh=True)
     except OSError as e:
