@@ -194,7 +194,7 @@ class Renderer:
         """The article's feedgen entry, made when a document first needs it."""
         entry = self._entries.get(id(article))
         if entry is None:
-            entry = self._entries[id(article)] = _entry(article, self._uses, self.full)
+            entry = self._entries[id(article)] = _Entry(self._uses, id(article), article, self)
         return entry
 
 
@@ -238,26 +238,59 @@ class ExtraLinks(BaseExtension):
             parent.insert(0, etree.Element(f"{{{HISTORY_NS}}}archive"))
 
 
-class _Entry(FeedEntry):
-    """A feedgen entry whose XML is built once per format and parsed again into each
-    document that holds it: building is most of the time feedgen takes, parsing a small
-    part. The XML is kept serialised (a tenth of the memory of the built element: at
-    100,000 articles some 22,000 entries are alive at once), and only while the renderer
-    has documents left that need it."""
+class _Entry:
+    """An article's entry as feedgen's generator takes it (it calls only
+    :meth:`register_extension`, :meth:`rss_entry` and :meth:`atom_entry`), built once per
+    format and parsed again into each document that holds it: building is most of the time
+    feedgen takes, parsing a small part. Only the serialised XML is kept, and only while the
+    renderer has documents left that need it (at 100,000 articles some 22,000 entries are
+    alive at once): the feedgen entry that builds it (6 KB, twice the XML of both formats)
+    is let go once it has built every feedgen format the renderer makes."""
 
-    def __init__(self, uses: Mapping[int, int], key: int, article: Article) -> None:
-        super().__init__()
+    def __init__(self, uses: Mapping[int, int], key: int, article: Article, renderer: Renderer):
         self._uses, self._key = uses, key  # the renderer's count of documents left that hold it
         self._article = article
+        self._full = renderer.full
         self._built: dict[str, bytes] = {}
+        self._unbuilt = {fmt.name for fmt in renderer.formats} & {"rss", "atom"}
+        self._feed_entry: _FeedEntry | None = None
+
+    def register_extension(self, *args: object, **kwargs: object) -> None:
+        # feedgen's add_entry offers the feed's extensions to each entry, and passes over
+        # one that raises ImportError (as a FeedEntry that has it does): ours has its own.
+        raise ImportError("the entry loads its own extensions")
 
     def rss_entry(self, extensions: bool = True) -> etree._Element:
-        return self._element("rss", self._rss_entry, extensions)
+        return self._element("rss", extensions)
 
     def atom_entry(self, extensions: bool = True) -> etree._Element:
-        return self._element("atom", self._atom_entry, extensions)
+        return self._element("atom", extensions)
 
-    def _rss_entry(self, extensions: bool) -> etree._Element:
+    def _element(self, fmt: str, extensions: bool) -> etree._Element:
+        last = self._uses.get(self._key, 0) <= 1  # the last use, or one not planned
+        built = self._built.pop(fmt, None) if last else self._built.get(fmt)
+        if built is None:
+            element = self._build(fmt, extensions)
+            if last:
+                return element
+            built = self._built[fmt] = etree.tostring(element)
+        return etree.fromstring(built)
+
+    def _build(self, fmt: str, extensions: bool) -> etree._Element:
+        entry = self._feed_entry or _feed_entry(self._article, self._full)
+        self._unbuilt.discard(fmt)
+        self._feed_entry = entry if self._unbuilt else None
+        return entry.rss_entry(extensions) if fmt == "rss" else entry.atom_entry(extensions)
+
+
+class _FeedEntry(FeedEntry):
+    """The feedgen entry of an article, with what feedgen leaves out of each format."""
+
+    def __init__(self, article: Article) -> None:
+        super().__init__()
+        self._article = article
+
+    def rss_entry(self, extensions: bool = True) -> etree._Element:
         entry = super().rss_entry(extensions)
         if self._article.excerpt:
             # RSS's description is HTML: the plain-text excerpt ("Tom & Jerry <b>") is
@@ -265,7 +298,7 @@ class _Entry(FeedEntry):
             entry.find("description").text = html.escape(self._article.excerpt, quote=False)
         return entry
 
-    def _atom_entry(self, extensions: bool) -> etree._Element:
+    def atom_entry(self, extensions: bool = True) -> etree._Element:
         entry = super().atom_entry(extensions)
         # The provider as Atom's source, with the id and updated date it needs: its home page,
         # and (its own feed unknown) the article's date.
@@ -274,19 +307,9 @@ class _Entry(FeedEntry):
         etree.SubElement(source, "updated").text = self._article.published.isoformat()
         return entry
 
-    def _element(
-        self, fmt: str, build: Callable[[bool], etree._Element], extensions: bool
-    ) -> etree._Element:
-        if self._uses.get(self._key, 0) <= 1:  # the last use, or one not planned: keep nothing
-            built = self._built.pop(fmt, None)
-            return build(extensions) if built is None else etree.fromstring(built)
-        if fmt not in self._built:
-            self._built[fmt] = etree.tostring(build(extensions))
-        return etree.fromstring(self._built[fmt])
 
-
-def _entry(article: Article, uses: Mapping[int, int], full: bool) -> _Entry:
-    fe = _Entry(uses, id(article), article)
+def _feed_entry(article: Article, full: bool) -> _FeedEntry:
+    fe = _FeedEntry(article)
     fe.load_extension("media")
     fe.load_extension("dc", atom=False)
     fe.guid(article.id, permalink=True)
