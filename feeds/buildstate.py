@@ -21,7 +21,7 @@ import os
 import secrets
 import sqlite3
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -385,10 +385,14 @@ def read_articles(config: Config, nums: Iterable[int]) -> dict[int, Article]:
 
 
 def write_articles(
-    config: Config, removed: Iterable[int], added: Mapping[int, Article], fresh: bool = False
+    config: Config,
+    removed: Iterable[int],
+    added: Iterable[tuple[int, Article]],
+    fresh: bool = False,
 ) -> None:
-    """Take ``removed`` out of the article table and put ``added`` in (into an empty table
-    when ``fresh``); raises OSError if it cannot be written."""
+    """Take ``removed`` out of the article table and put the (number, article) pairs of
+    ``added`` in (into an empty table when ``fresh``); raises OSError if it cannot be
+    written."""
     if fresh:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(folder_of(config) / ARTICLES)
@@ -397,7 +401,7 @@ def write_articles(
         db.executemany("DELETE FROM articles WHERE num = ?", ((n,) for n in removed))
         db.executemany(
             "INSERT OR REPLACE INTO articles VALUES (?, ?)",
-            ((n, marshal.dumps(parsecache.freeze(a))) for n, a in added.items()),
+            ((n, marshal.dumps(parsecache.freeze(a))) for n, a in added),
         )
         db.execute("COMMIT")
 

@@ -153,7 +153,7 @@ class _Increment:
         used = {f.etag for f in files.values()}
         self.store.remove({f.etag for f in self.kept.files.values()} - used)
         try:
-            buildstate.write_articles(config, removed, added)
+            buildstate.write_articles(config, removed, added.items())
         except OSError as e:
             log.warning("%s: the next build is a whole one", e)
             return _outcome(config, state, skipped, report, len(keys), heads, bool(regroup))
@@ -452,31 +452,36 @@ def keep(publisher: Publisher, snapshot: Snapshot, folder: Path) -> None:
     rules = Rules(config)
     heads: list[Head] = []
     problems = {}
-    articles: dict[int, Article] = {}
     for num, (path, _, result) in enumerate(publisher.cache.parsed()):
         if isinstance(result, Problem):
             problems[path] = result
         else:
             heads.append(head_of(num, result, publisher.digest(result), rules))
-            articles[num] = result
     scan = Scan.of((path, stamp_tuple(stamp)) for path, stamp, _ in publisher.cache.parsed())
     heads.sort(key=_head_order)
-    nums = {head.source: head.num for head in heads}
-    feeds: dict[Key, FeedItems] = {
-        (f.spec.kind, f.spec.key): FeedItems(
-            f.spec.name, f.spec.image, tuple(nums[a.source] for a in f.items)
-        )
-        for f in snapshot.feeds
-    }
+    feeds = _feed_items(snapshot.feeds, heads)
     exported = {path: file.etag for path, file in snapshot.files.items()}
     found = inodes(folder, exported)
     state = BuildState(str(folder.resolve()), heads, problems, scan, feeds, exported, found)
     try:
+        parsed = enumerate(result for _, _, result in publisher.cache.parsed())
+        articles = ((n, a) for n, a in parsed if not isinstance(a, Problem))
         buildstate.write_articles(config, (), articles, fresh=True)
     except OSError as e:
         log.warning("%s: the next build is a whole one", e)
         return
     buildstate.save(config, state)
+
+
+def _feed_items(feeds: Iterable[Feed], heads: Iterable[Head]) -> dict[Key, FeedItems]:
+    """Each feed's items by the numbers of their heads."""
+    nums = {head.source: head.num for head in heads}
+    return {
+        (f.spec.kind, f.spec.key): FeedItems(
+            f.spec.name, f.spec.image, tuple(nums[a.source] for a in f.items)
+        )
+        for f in feeds
+    }
 
 
 def _head_order(head: Head) -> tuple:
