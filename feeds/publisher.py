@@ -239,11 +239,6 @@ def file_stamp(path: str | Path) -> Stamp | None:
         return None
 
 
-def feed_urls(snapshot: Snapshot, paths: Iterable[str]) -> list[str]:
-    """The public URLs of the feeds (not pages) among ``paths`` of ``snapshot``."""
-    return public_urls(snapshot.config, paths)
-
-
 def public_urls(config: Config, paths: Iterable[str]) -> list[str]:
     """The public URLs of the feeds (not pages) among ``paths`` published with ``config``."""
     base = config.site.base_url

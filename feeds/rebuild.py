@@ -14,7 +14,7 @@ from pathlib import Path
 from feeds.config import Config
 from feeds.errors import FeedsError
 from feeds.parsecache import Track
-from feeds.publisher import Publisher, Snapshot, feed_urls, file_stamp
+from feeds.publisher import Publisher, Snapshot, file_stamp, public_urls
 from feeds.report import Reporter
 from feeds.watch import QUIET, Watcher
 from feeds.websub import Notifier
@@ -205,7 +205,7 @@ class Reloader:
         if self.notifier and self.notifier.hub != hub:
             self.notifier.close(timeout=0)
             self.notifier = None
-        urls = feed_urls(snapshot, changed)
+        urls = public_urls(snapshot.config, changed)
         if hub and urls:
             self.notifier = self.notifier or Notifier(hub)
             self.notifier.notify(urls)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from feeds.errors import ConfigError
-from feeds.publisher import Publisher, Snapshot, feed_urls
+from feeds.publisher import Publisher, Snapshot, public_urls
 
 from .conftest import BASE_URL, Site, story
 
@@ -103,5 +103,7 @@ def test_a_build_told_what_changed_reads_only_that(news: Site):
 
 def test_feed_urls_are_the_public_urls_of_feeds_not_pages(news: Site):
     snapshot = Publisher(news.config_path).build()
-    urls = feed_urls(snapshot, ["all.rss", "all.html", "index.html", "topics/topic-1.json"])
+    urls = public_urls(
+        snapshot.config, ["all.rss", "all.html", "index.html", "topics/topic-1.json"]
+    )
     assert urls == [BASE_URL + "all.rss", BASE_URL + "topics/topic-1.json"]
