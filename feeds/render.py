@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import html
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from feedgen.entry import FeedEntry
@@ -97,6 +97,8 @@ class Renderer:
         self.config = config
         self.base_url = config.site.base_url
         self.formats = [FORMATS[name] for name in config.feeds.formats]
+        # The formats an entry builds (JSON Feed has no feedgen entry).
+        self.entry_formats = frozenset(f.name for f in self.formats) & {"rss", "atom"}
         self.hub = config.websub.hub
         self.full = config.feeds.content == "full"  # items carry their bodies
         self.ttl = math.ceil(config.feeds.max_age / 60)
@@ -194,7 +196,7 @@ class Renderer:
         """The article's feedgen entry, made when a document first needs it."""
         entry = self._entries.get(id(article))
         if entry is None:
-            entry = self._entries[id(article)] = _Entry(self._uses, id(article), article, self)
+            entry = self._entries[id(article)] = _Entry(article, self)
         return entry
 
 
@@ -247,12 +249,11 @@ class _Entry:
     alive at once): the feedgen entry that builds it (6 KB, twice the XML of both formats)
     is let go once it has built every feedgen format the renderer makes."""
 
-    def __init__(self, uses: Mapping[int, int], key: int, article: Article, renderer: Renderer):
-        self._uses, self._key = uses, key  # the renderer's count of documents left that hold it
+    def __init__(self, article: Article, renderer: Renderer):
         self._article = article
-        self._full = renderer.full
+        self._renderer = renderer
         self._built: dict[str, bytes] = {}
-        self._unbuilt = {fmt.name for fmt in renderer.formats} & {"rss", "atom"}
+        self._unbuilt = set(renderer.entry_formats)
         self._feed_entry: _FeedEntry | None = None
 
     def register_extension(self, *args: object, **kwargs: object) -> None:
@@ -267,7 +268,9 @@ class _Entry:
         return self._element("atom", extensions)
 
     def _element(self, fmt: str, extensions: bool) -> etree._Element:
-        last = self._uses.get(self._key, 0) <= 1  # the last use, or one not planned
+        # The renderer's count of the documents left that hold it: is this the last use, or
+        # one not planned?
+        last = self._renderer._uses.get(id(self._article), 0) <= 1
         built = self._built.pop(fmt, None) if last else self._built.get(fmt)
         if built is None:
             element = self._build(fmt, extensions)
@@ -277,7 +280,7 @@ class _Entry:
         return etree.fromstring(built)
 
     def _build(self, fmt: str, extensions: bool) -> etree._Element:
-        entry = self._feed_entry or _feed_entry(self._article, self._full)
+        entry = self._feed_entry or _feed_entry(self._article, self._renderer.full)
         self._unbuilt.discard(fmt)
         self._feed_entry = entry if self._unbuilt else None
         return entry.rss_entry(extensions) if fmt == "rss" else entry.atom_entry(extensions)
