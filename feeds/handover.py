@@ -4,7 +4,7 @@ only the stored bodies still in use. Either command starts from what the other l
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from feeds.model import File
@@ -15,25 +15,43 @@ from feeds.store import Store
 
 def modified(snapshot: Snapshot, now: datetime) -> dict[str, datetime]:
     """Each file's Last-Modified, from the articles alone, so that every server (replicas,
-    restarts) gives the same: a feed document's or its HTML page's newest item; for the
-    other files (index.html, feeds.opml, ...) the newest item of all. A
-    file with no item has none. A date ahead of ``now`` is ``now`` (HTTP allows no later).
+    restarts) gives the same: see :func:`last_modified`."""
+    config = snapshot.config
+    newest = (
+        (doc.path, doc.items[0].published)
+        for feed in snapshot.feeds
+        if feed.updated is not None
+        for doc in paginate(feed, config.feeds.items, config.feeds.archives)
+    )
+    return last_modified(newest, snapshot.files, config.feeds.formats, now)
+
+
+def last_modified(
+    newest: Iterable[tuple[str, datetime]],
+    files: Iterable[str],
+    formats: Iterable[str],
+    now: datetime,
+) -> dict[str, datetime]:
+    """Each file's Last-Modified from each feed document's path (no extension) and its
+    newest item (``newest``): a feed document's, in each of ``formats``, or its HTML page's
+    is that item's date; for the other ``files`` (index.html, feeds.opml, ...) the newest
+    item of all. A file with no item has none. A date ahead of ``now`` is ``now`` (HTTP
+    allows no later).
 
     Only a newer item moves it: a change that adds none (an edit, a removal) is seen by the
     ETag, which every reader sends where it has one."""
-    config = snapshot.config
+    names = (*formats, "html")
     dates: dict[str, datetime] = {}
-    for feed in snapshot.feeds:
-        if feed.updated is None:
-            continue
-        for doc in paginate(feed, config.feeds.items, config.feeds.archives):
-            for name in (*config.feeds.formats, "html"):
-                dates[f"{doc.path}.{name}"] = doc.items[0].published
-    newest = max(dates.values(), default=None)
-    if newest is not None:
-        for path in snapshot.files:
-            dates.setdefault(path, newest)
-    return {path: min(date, now).replace(microsecond=0) for path, date in dates.items()}
+    for path, date in newest:
+        for name in names:
+            dates[f"{path}.{name}"] = date
+    latest = max(dates.values(), default=None)
+    if latest is not None:
+        for path in files:
+            dates.setdefault(path, latest)
+    # A few distinct dates per feed: each one is bounded and cut to the second once.
+    shown = {date: min(date, now).replace(microsecond=0) for date in set(dates.values())}
+    return {path: shown[date] for path, date in dates.items()}
 
 
 def keep_stored(

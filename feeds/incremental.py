@@ -35,6 +35,7 @@ from feeds.errors import OutputError, Problem
 from feeds.export import MANIFEST, Report, export_changed, inodes
 from feeds.feed_pages import Leads, feed_page
 from feeds.files import Finder, Scan, path_order
+from feeds.handover import last_modified
 from feeds.html import Page
 from feeds.listings import Row
 from feeds.model import Article, Document, Feed, FeedSpec, File
@@ -323,20 +324,12 @@ class _Increment:
         """Each file's Last-Modified, as :func:`feeds.handover.modified` gives it."""
         config = self.config
         size, archives = config.feeds.items, config.feeds.archives
-        newest_of: dict[str, int] = {}
+        newest = []
         for key in keys:
             feed = self.state.feeds[key]
             for part in pages_of(specs[key].path, len(feed.items), size, archives):
-                newest = heads[feed.items[part.start]].published
-                for name in (*config.feeds.formats, "html"):
-                    newest_of[f"{part.path}.{name}"] = newest
-        latest = max(newest_of.values(), default=None)
-        if latest is not None:
-            for path in self.files:
-                newest_of.setdefault(path, latest)
-        now = datetime.now(UTC)
-        dates = {us: min(moment(us), now).replace(microsecond=0) for us in set(newest_of.values())}
-        return {path: dates[us] for path, us in newest_of.items()}
+                newest.append((part.path, moment(heads[feed.items[part.start]].published)))
+        return last_modified(newest, self.files, config.feeds.formats, datetime.now(UTC))
 
 
 def _note_inodes(state: BuildState, folder: Path, files: Mapping[str, File]) -> None:
