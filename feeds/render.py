@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseExtension
+from feedgen.ext.dc import DcEntryExtension
+from feedgen.ext.media import MediaEntryExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
@@ -313,8 +315,11 @@ class _FeedEntry(FeedEntry):
 
 def _feed_entry(article: Article, full: bool) -> _FeedEntry:
     fe = _FeedEntry(article)
-    fe.load_extension("media")
-    fe.load_extension("dc", atom=False)
+    # What load_extension("media") and ("dc", atom=False) register, without the failed
+    # import of a "feedgen.ext.media_entry" module that each of its calls first makes: that
+    # search of sys.path was a quarter of the time an entry took to build.
+    fe.register_extension("media", MediaEntryExtension)
+    fe.register_extension("dc", DcEntryExtension, atom=False)
     fe.guid(article.id, permalink=True)
     fe.title(article.title)
     fe.link(href=article.id)  # one link only: feedgen drops rel on entry links
