@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import marshal
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,10 @@ from feeds import body, incremental, parsecache
 from feeds.articles import read
 from feeds.errors import Problem
 from feeds.files import find
+from feeds.model import Article
 from feeds.parsecache import CACHE_FILE, ArticleCache
 from feeds.publisher import Publisher
+from feeds.reuse import digest
 from feeds.store import STORE
 
 from .conftest import CORPUS, ROOT, Site, article, story
@@ -136,6 +140,10 @@ def test_files_parsed_by_worker_processes_give_what_one_process_gives(tmp_path, 
     monkeypatch.setattr(parsecache, "FILES_PER_TASK", 2)
     in_workers = list(parsecache.read_all(paths))
     assert in_workers == [read(p) for p in paths]
+    # And they are the same articles to the build's reuse of what it rendered.
+    assert [digest(r) for r in in_workers if isinstance(r, Article)] == [
+        digest(read(p)) for p in paths if p != str(broken)
+    ]
     problem = in_workers[1]
     assert isinstance(problem, Problem) and problem.source == str(broken) and problem.line
 
@@ -172,3 +180,18 @@ def test_a_body_is_rendered_once_and_kept_in_the_cache_file(site: Site, tmp_path
         == '<p>A <em>body</em> with <a href="https://news.example.com/x/">a link</a>.</p>'
     )
     assert again.provider.image == "https://p/i"
+
+
+def test_an_articles_digest_is_the_same_in_another_process(tmp_path):
+    """``feeds build`` and ``feeds serve`` reuse each other's rendered documents by the
+    digests of their articles: another interpreter, hashing strings otherwise, agrees."""
+    paths = find(ROOT / "seeds", ["*.md"])[0]
+    script = (
+        "import sys; from feeds.articles import read; from feeds.reuse import digest; "
+        "print(' '.join(digest(read(p)).hex() for p in sys.argv[1:]))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    there = subprocess.run(
+        [sys.executable, "-c", script, *paths], env=env, capture_output=True, text=True, check=True
+    )
+    assert there.stdout.split() == [digest(read(p)).hex() for p in paths]
