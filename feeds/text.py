@@ -73,6 +73,21 @@ def _ascii_host(name: str) -> str | None:
 def canonical_url(url: str) -> str | None:
     """The article's URL as an entry id: http(s) only, host lowercase, no fragment or
     tracking parameters, unsafe characters percent-encoded. None if it is not such a URL."""
+    # Most URLs are canonical already: known so by a look at their characters, in a fifth
+    # of the time it takes to take them apart and put them together again.
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain and len(url) <= MAX_URL and _ascii_host(plain[1]) == plain[1]:
+        return url if plain[2] else url + "/"
+    return _canonical_url(url)
+
+
+# A URL that _canonical_url gives back as it is (or with "/" for an empty path): http(s), a
+# lowercase host (checked by _ascii_host) without a port, no query or fragment, and a path
+# of characters that need no quoting.
+_PLAIN_URL = re.compile(r"https?://([a-z0-9.-]+)(/[A-Za-z0-9/%:@!$&'()*+,;=._~-]*)?")
+
+
+def _canonical_url(url: str) -> str | None:
     url = _NOT_XML.sub("", url).strip()
     if len(url) > MAX_URL:
         return None

@@ -2,10 +2,13 @@ from datetime import UTC, datetime
 
 import pytest
 import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from feeds.articles import parse, read
 from feeds.errors import ArticleError, Problem
 from feeds.files import find
+from feeds.text import _canonical_url, canonical_url
 
 from .conftest import CORPUS, ROOT, article
 
@@ -58,6 +61,60 @@ def test_the_canonical_url_is_the_id():
         "a.md",
     )
     assert a.id == "https://www.example.com/a%20b?id=7"
+
+
+# URLs near the shortcut's edges: case, ports, trailing dots, empty labels, user info,
+# queries, fragments, characters that need quoting, and long hosts.
+_URL_PART = st.sampled_from(
+    [
+        "http",
+        "https",
+        "HTTP",
+        "ftp",
+        "://",
+        "/",
+        "//",
+        ".",
+        "-",
+        "a",
+        "Z",
+        "0",
+        "x" * 64,
+        ":80",
+        ":8080",
+        "@",
+        "?",
+        "#",
+        "&",
+        "=",
+        "%20",
+        "%",
+        " ",
+        "\t",
+        "é",
+        "~",
+        "'",
+        ";",
+        "utm_source=1",
+        "www.example.com",
+        "xn--bcher-kva.example",
+        "..",
+        "\\",
+        "[::1]",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_URL_PART, max_size=12).map("".join))
+@example("https://example.com")
+@example("https://example.com.")
+@example("https://a..b/")
+def test_a_canonical_url_is_what_taking_it_apart_gives(url):
+    """Most URLs are known to be canonical by their characters alone: that shortcut gives
+    what parsing and rebuilding them gives, for any text."""
+    for candidate in (url, "https://" + url, "http://example.com/" + url):
+        assert canonical_url(candidate) == _canonical_url(candidate)
 
 
 def test_web_url_stands_in_for_a_bad_original_url():
