@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from feedgen.entry import FeedEntry
 from feedgen.ext.base import BaseExtension
-from feedgen.ext.dc import DcEntryExtension
-from feedgen.ext.media import MediaEntryExtension
+from feedgen.ext.dc import DcEntryExtension, DcExtension
+from feedgen.ext.media import MediaEntryExtension, MediaExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
@@ -173,8 +173,10 @@ class Renderer:
 
     def _new_generator(self, doc: Document) -> FeedGenerator:
         fg = FeedGenerator()
-        fg.load_extension("media")
-        fg.load_extension("dc", atom=False)
+        # What load_extension registers, without its import of a missing module (see
+        # _feed_entry).
+        fg.register_extension("media", MediaExtension, MediaEntryExtension)
+        fg.register_extension("dc", DcExtension, DcEntryExtension, atom=False)
         fg.register_extension("extra_links", ExtraLinks)
         fg.title(doc.feed.spec.title)
         fg.description(doc.feed.spec.description)
