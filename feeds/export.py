@@ -17,7 +17,6 @@ import gzip
 import logging
 import os
 import secrets
-import tempfile
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -291,16 +290,24 @@ def write_atomically(
     The temporary file's name starts with ``temp_prefix``."""
     temp = None
     try:
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(body)
-        os.chmod(temp, 0o644)
-        if mtime_ns is not None:
-            os.utime(temp, ns=(mtime_ns, mtime_ns))
+        # By hand, not with tempfile and a file object: half the system calls, which are
+        # most of the time a small file takes.
+        name = target.with_name(f"{temp_prefix}{secrets.token_hex(8)}.tmp")
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        temp = name
+        try:
+            left = memoryview(body)
+            while left:
+                left = left[os.write(fd, left) :]
+            os.fchmod(fd, 0o644)
+            if mtime_ns is not None:
+                os.utime(fd, ns=(mtime_ns, mtime_ns))
+        finally:
+            os.close(fd)
         os.replace(temp, target)
     except BaseException as e:
         if temp:
-            Path(temp).unlink(missing_ok=True)
+            temp.unlink(missing_ok=True)
         if isinstance(e, OSError) and e.errno:
             # Name the feed: the error named the random temp file (gone by now) or, for a
             # full disk, nothing at all.

@@ -30,6 +30,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,
+    auto_reload=False,  # the templates are the package's: no look at their files per page
 )
 _env.filters.update(
     rfc3339=rfc3339,

@@ -216,8 +216,11 @@ def _entries(folder: Path) -> Iterable[Path]:
 def _write(target: Path, body: bytes) -> None:
     # Temporary files of its own kind: `feeds build` removes the export's leftovers from
     # the whole output folder, where a server may be writing these.
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(target, body, temp_prefix=_TEMP_PREFIX)
+    try:
+        write_atomically(target, body, temp_prefix=_TEMP_PREFIX)
+    except FileNotFoundError:  # the first body of its folder (or the store was removed)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(target, body, temp_prefix=_TEMP_PREFIX)
 
 
 def index_key(config: Config) -> str:
