@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from feeds import buildstate
+from feeds import buildstate, parsecache
 from feeds import config as config_module
 from feeds.store import STORE
 
@@ -212,3 +214,68 @@ def test_a_server_started_after_an_incremental_build_serves_its_files_and_render
     assert rendered and rendered[-1][0] == 0, caplog.text
     for path, body in files.items():
         assert client.get(f"/{path}").data == body, path
+
+
+# One change to the articles folder: (what, which story).
+_CHANGES = st.tuples(
+    st.sampled_from(["edit", "redate", "hide", "break", "delete", "add", "rename", "copy"]),
+    st.integers(0, 11),
+)
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(st.lists(_CHANGES, min_size=1, max_size=3), min_size=1, max_size=3))
+def test_any_run_of_changes_and_builds_gives_what_a_build_from_scratch_gives(
+    tmp_path_factory, monkeypatch, builds
+):
+    """Whatever the changes between builds, and whether each build was an incremental one
+    or fell back to a whole one, the export ends as a build from scratch makes it."""
+    monkeypatch.setattr(parsecache, "TRUST_AFTER_NS", 0)
+    site = Site(tmp_path_factory.mktemp("site"))
+    site.articles.mkdir()
+    site.configure(feeds={"items": 2})
+    for n in range(12):
+        site.write(f"{n:02d}.md", story(n))
+    run = _runner(site)
+    assert run("build").exit_code == 0
+    for k, changes in enumerate(builds):
+        for what, n in changes:
+            _change(site, what, n, f"{k}")
+        result = run("build")
+        assert result.exit_code == 0, result.output
+    assert exported(site) == scratch_build(site, run, tmp_path_factory.mktemp("scratch"))[0]
+
+
+def _change(site: Site, what: str, n: int, tag: str) -> None:
+    path = site.articles / f"{n:02d}.md"
+    if what == "edit":
+        site.write(path.name, story(n, title=f"Story {n}, edited ({tag})"))
+    elif what == "redate":  # across archive pages
+        site.write(path.name, story(n, publishedDateTime=f"2023-07-{n + 1:02d}T10:00:00Z"))
+    elif what == "hide":  # below the quality threshold
+        site.write(path.name, story(n, quality=1))
+    elif what == "break":
+        site.write(path.name, raw="---\ntitle: [unclosed\n---\n")
+    elif what == "delete":
+        path.unlink(missing_ok=True)
+    elif what == "add":
+        site.write(f"new-{tag}-{n}.md", story(n, webUrl=f"https://x.example/{tag}/{n}"))
+    elif what == "rename" and path.exists():
+        path.rename(site.articles / f"renamed-{tag}-{n}.md")
+    elif what == "copy":  # a better copy: the dedupe picks it instead
+        site.write(f"copy-{tag}-{n}.md", story(n, quality=90))
+
+
+def _runner(site: Site):
+    from click.testing import CliRunner
+
+    from feeds.cli import main
+
+    def invoke(*args: str):
+        return CliRunner().invoke(main, ["--config", str(site.config_path), *args])
+
+    return invoke
