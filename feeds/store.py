@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 STORE = ".feeds-store"  # in output.folder, beside the parse cache
 INDEX = "index"  # plain values, written with marshal
+_OLD_INDEX = "index.json"  # what versions before the incremental build wrote instead
 _TEMP_PREFIX = ".tmp-"
 # A temp file this old was left by a process killed while writing it (writes take ms).
 STALE_TEMP = 3600  # seconds
@@ -133,6 +134,7 @@ class Store:
         }
         try:
             _write(self.folder / INDEX, marshal.dumps(index))
+            (self.folder / _OLD_INDEX).unlink(missing_ok=True)
         except OSError as e:
             log.warning("%s: the feeds are not kept for the next start (%s)", self.folder, e)
 

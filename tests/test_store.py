@@ -97,6 +97,17 @@ def test_an_index_is_loaded_only_for_the_config_it_was_saved_with(two: Site):
     assert store.load(config_module.load(two.config_path)) is None
 
 
+def test_saving_removes_the_index_an_earlier_version_left(two: Site):
+    """Versions before the incremental build kept a JSON index (megabytes at 100,000
+    articles) that nothing reads any more."""
+    config = config_module.load(two.config_path)
+    store = Store(two.root / STORE)
+    files = {"all.rss": store.put(rendered("all.rss", b"<rss/>"))}
+    (store.folder / "index.json").write_text("{}")
+    store.save(config, files, {}, {})
+    assert sorted(p.name for p in store.folder.iterdir() if p.is_file()) == ["index"]
+
+
 # --- a server that starts again ------------------------------------------------------------
 
 
