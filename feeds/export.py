@@ -285,15 +285,22 @@ def _decompresses_to(gz: Path, body: bytes) -> bool:
 
 
 def write_atomically(
-    target: Path, body: bytes, mtime_ns: int | None = None, temp_prefix: str = _TEMP_PREFIX
+    target: Path,
+    body: bytes | Iterable[bytes],
+    mtime_ns: int | None = None,
+    temp_prefix: str = _TEMP_PREFIX,
 ) -> None:
     """Replace ``target`` atomically: readers see the old bytes or the new, never a part.
-    The temporary file's name starts with ``temp_prefix``."""
+    ``body`` may come in parts, each written as it comes. The temporary file's name starts
+    with ``temp_prefix``."""
     temp = None
     try:
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
-            f.write(body)
+            if isinstance(body, bytes):
+                f.write(body)
+            else:
+                f.writelines(body)
         os.chmod(temp, 0o644)
         if mtime_ns is not None:
             os.utime(temp, ns=(mtime_ns, mtime_ns))
