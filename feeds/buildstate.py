@@ -91,10 +91,14 @@ def moment(micros: int) -> datetime:
     return _EPOCH + micros * _MICROSECOND
 
 
-# One copy of each set of memberships in use: most articles share theirs with many others
-# (at 1,000,000 articles, copies took 350 MB). Not bounded: there are as many as the
-# combinations of topics and providers in use.
+# One copy of each set of memberships in the heads held: most articles share theirs with
+# many others (at 1,000,000 articles, copies took 350 MB). Not bounded: there are as many
+# as the combinations of topics and providers in use.
 _MEMBERSHIPS: dict[tuple, tuple] = {}
+
+
+def _shared(memberships: tuple) -> tuple:
+    return _MEMBERSHIPS.setdefault(memberships, memberships)
 
 
 def head_of(num: int, article: Article, digest: bytes, rules: Rules) -> Head:
@@ -112,7 +116,7 @@ def head_of(num: int, article: Article, digest: bytes, rules: Rules) -> Head:
         article.id,
         micros(article.published),
         article.quality,
-        _MEMBERSHIPS.setdefault(taken := tuple(memberships), taken),
+        tuple(memberships),
         below,
         article.provider.image,
     )
@@ -163,6 +167,7 @@ class BuildState:
         return self._by_source.get(source)
 
     def add(self, head: Head) -> None:
+        head = head._replace(memberships=_shared(head.memberships))
         bisect.insort(self.heads, head, key=_order)
         self._by_source[head.source] = head
         self._changes[1].append(head)
@@ -404,7 +409,8 @@ def _heads(
     count = len(sources)
     qualities = array("d")
     qualities.frombytes(quality)
-    groups, which = memberships
+    groups = tuple(map(_shared, memberships[0]))
+    which = memberships[1]
     return list(
         map(
             Head._make,

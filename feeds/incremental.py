@@ -467,7 +467,7 @@ def keep(publisher: Publisher, snapshot: Snapshot, folder: Path) -> None:
         log.warning("%s: the next build is a whole one", e)
         return
     _sort_newest_first(read)
-    heads = (head_of(nums[a.source], a, publisher.digest(a), rules) for a in read)
+    heads = (head_of(nums[a.source], a, publisher.digest(a, True), rules) for a in read)
     buildstate.save_whole(config, state, heads)
 
 
