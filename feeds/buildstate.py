@@ -3,9 +3,9 @@
 of every feed, the files the export holds, and the articles themselves by number.
 
 Kept in the store's folder: ``build-state`` and the files beside it, plain values written
-with :mod:`marshal` (loading them can build no object but strings, numbers and tuples;
-the heads and the scan's paths as records of :data:`PER_RECORD`, written as they are
-made), and ``articles.sqlite``, the parsed articles as :func:`feeds.parsecache.freeze`
+a record at a time with :mod:`marshal` (loading them can build no object but strings,
+numbers and tuples; the heads and the scan's paths go :data:`PER_RECORD` to a record, as
+they are made), and ``articles.sqlite``, the parsed articles as :func:`feeds.parsecache.freeze`
 gives them, read by number only for the documents a build renders, and updated in place.
 Either belongs to one config and one version of the code; anything else is not used.
 """
@@ -198,7 +198,7 @@ def load(config: Config) -> BuildState | None:
     """The state the last build left for ``config`` and this code, or None."""
     folder = folder_of(config)
     try:
-        data = marshal.loads((folder / STATE).read_bytes())
+        data = tuple(_read_records((folder / STATE).read_bytes()))
         form, key, export_folder, next_num, heads_file, problems, scan, feeds, exported, inodes = (
             data[:10]
         )
@@ -297,7 +297,8 @@ def save(config: Config, state: BuildState) -> None:
             state.inodes,
             state.fates,
         )
-        write_atomically(folder / STATE, marshal.dumps(data))
+        # A record of each: marshalled whole, 1,000,000 stamps made a copy more of the file.
+        write_atomically(folder / STATE, _records(data))
     except OSError as e:
         log.warning("%s: not kept (%s): the next build is a whole one", STATE, e)
         return
