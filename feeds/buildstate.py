@@ -247,18 +247,6 @@ def forget(config: Config) -> None:
         os.unlink(folder_of(config) / STATE)
 
 
-def save_whole(config: Config, state: BuildState, heads: Iterable[Head]) -> None:
-    """:func:`save` ``state`` with ``heads`` (newest first) for its heads, which it holds
-    none of: a whole build makes them one at a time as they are written, never holding
-    them all (at 1,000,000 articles, they took 300 MB)."""
-    try:
-        state.heads_file = _write_heads(folder_of(config), heads)
-    except OSError as e:
-        log.warning("%s: not kept (%s): the next build is a whole one", STATE, e)
-        return
-    save(config, state)
-
-
 def save(config: Config, state: BuildState) -> None:
     """Write ``state``; a failure is only logged: the next build is whole. The heads are
     written whole the first time, and after that only their changes, appended to a log
@@ -274,7 +262,7 @@ def save(config: Config, state: BuildState) -> None:
         removed, added = state._changes
         change = marshal.dumps((removed, [tuple(head) for head in added]))
         if heads_file is None or heads_file[1] + len(change) > MAX_LOG:
-            heads_file = _write_heads(folder, state.heads)
+            heads_file = write_heads(config, state.heads)
         else:
             with open(folder / HEADS_LOG, "r+b") as log_file:
                 log_file.seek(heads_file[1])
@@ -307,9 +295,11 @@ def save(config: Config, state: BuildState) -> None:
     state._changes = ([], [])
 
 
-def _write_heads(folder: Path, heads: Iterable[Head]) -> tuple[str, int]:
-    """Write ``heads`` whole, as they come, and empty the log of changes; the heads file
-    as a state names it."""
+def write_heads(config: Config, heads: Iterable[Head]) -> tuple[str, int]:
+    """Write ``heads`` (newest first) whole, as they come, and empty the log of changes;
+    the heads file as a state names it (:attr:`BuildState.heads_file`). Raises OSError if
+    they cannot be written."""
+    folder = folder_of(config)
     token = secrets.token_hex(8)
     columns = map(_columns, _chunks(heads, PER_RECORD))
     write_atomically(folder / HEADS, _records(itertools.chain([token], columns)))
