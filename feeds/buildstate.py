@@ -198,14 +198,14 @@ def load(config: Config) -> BuildState | None:
     """The state the last build left for ``config`` and this code, or None."""
     folder = folder_of(config)
     try:
-        data = tuple(_read_records((folder / STATE).read_bytes()))
+        data = tuple(_read_records(folder / STATE))
         form, key, export_folder, next_num, heads_file, problems, scan, feeds, exported, inodes = (
             data[:10]
         )
         if form != _FORMAT or key != state_of(config):
             return None
         token, logged = heads_file
-        records = _read_records((folder / HEADS).read_bytes())
+        records = _read_records(folder / HEADS)
         if next(records, None) != token:
             return None
         heads: list[Head] = []
@@ -311,7 +311,7 @@ def _scan_paths(folder: Path, names: bytes) -> list[str]:
     """The paths of the scan kept with :attr:`feeds.files.Scan.names` ``names``."""
     paths: list[str] = []
     try:
-        records = _read_records((folder / SCAN).read_bytes())
+        records = _read_records(folder / SCAN)
         if next(records, None) != names:
             raise OSError(f"{SCAN}: of another scan")  # then every file counts as changed
         for chunk in records:
@@ -336,22 +336,22 @@ def _records(values: Iterable[Any]) -> Iterator[bytes]:
         yield data
 
 
-def _read_records(data: bytes) -> Iterator[Any]:
-    """The values of the records in ``data``; EOFError if it ends before the last."""
-    view = memoryview(data)
-    at = 0
-    while True:
-        if at + _LENGTH.size > len(view):
-            raise EOFError("the file ends before its last record")
-        (length,) = _LENGTH.unpack_from(view, at)
-        at += _LENGTH.size
-        if at + length > len(view):
-            raise EOFError("the file ends inside a record")
-        value = marshal.loads(view[at : at + length])
-        at += length
-        if value is None:
-            return
-        yield value
+def _read_records(path: Path) -> Iterator[Any]:
+    """The values of the records of the file at ``path``, read one at a time; EOFError if
+    it ends before the last."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        while True:
+            head = f.read(_LENGTH.size)
+            if len(head) < _LENGTH.size:
+                raise EOFError("the file ends before its last record")
+            (length,) = _LENGTH.unpack(head)
+            if f.tell() + length > size:  # checked first: read() would allocate it whole
+                raise EOFError("the file ends inside a record")
+            value = marshal.loads(f.read(length))
+            if value is None:
+                return
+            yield value
 
 
 def _chunks(values: Iterable[_T], size: int) -> Iterator[list[_T]]:
