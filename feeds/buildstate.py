@@ -91,14 +91,17 @@ def moment(micros: int) -> datetime:
     return _EPOCH + micros * _MICROSECOND
 
 
-# One copy of each set of memberships in the heads held: most articles share theirs with
-# many others (at 1,000,000 articles, copies took 350 MB). Not bounded: there are as many
-# as the combinations of topics and providers in use.
+# One copy of each set of memberships in the heads held, and of each membership in them:
+# most articles share theirs with many others (at 1,000,000 articles, copies took 350 MB).
+# Not bounded: there are as many as the combinations of topics and providers in use.
 _MEMBERSHIPS: dict[tuple, tuple] = {}
 
 
 def _shared(memberships: tuple) -> tuple:
-    return _MEMBERSHIPS.setdefault(memberships, memberships)
+    if (known := _MEMBERSHIPS.get(memberships)) is None:
+        known = tuple(_MEMBERSHIPS.setdefault(m, m) for m in memberships)
+        _MEMBERSHIPS[known] = known
+    return known
 
 
 def head_of(num: int, article: Article, digest: bytes, rules: Rules) -> Head:
