@@ -2,9 +2,10 @@
 :mod:`feeds.incremental`): a light record of every article file (:class:`Head`), the items
 of every feed, the files the export holds, and the articles themselves by number.
 
-Kept in the store's folder, as two files: ``build-state``, plain values written with
-:mod:`marshal` (read whole: loading it can build no object but strings, numbers and
-tuples), and ``articles.sqlite``, the parsed articles as :func:`feeds.parsecache.freeze`
+Kept in the store's folder: ``build-state`` and the files beside it, plain values written
+a record at a time with :mod:`marshal` (loading them can build no object but strings,
+numbers and tuples; the heads and the scan's paths go :data:`PER_RECORD` to a record, as
+they are made), and ``articles.sqlite``, the parsed articles as :func:`feeds.parsecache.freeze`
 gives them, read by number only for the documents a build renders, and updated in place.
 Either belongs to one config and one version of the code; anything else is not used.
 """
@@ -14,19 +15,21 @@ from __future__ import annotations
 import bisect
 import contextlib
 import io
+import itertools
 import logging
 import marshal
 import math
 import os
 import secrets
 import sqlite3
+import struct
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from feeds import parsecache
 from feeds.config import Config
@@ -44,8 +47,9 @@ HEADS = "build-heads"  # every head, as the state's log of changes starts from
 HEADS_LOG = "build-heads.log"
 SCAN = "build-scan"  # the paths of the last scan, written when they change
 MAX_LOG = 4 << 20  # bytes of log past which the heads are written whole again
+PER_RECORD = 10_000  # heads, or paths of the scan, per record of their file
 ARTICLES = "articles.sqlite"
-_FORMAT = 5  # of the state file: another is not read
+_FORMAT = 6  # of the state file: another is not read
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -87,10 +91,17 @@ def moment(micros: int) -> datetime:
     return _EPOCH + micros * _MICROSECOND
 
 
-# One copy of each set of memberships in use: most articles share theirs with many others
-# (at 1,000,000 articles, copies took 350 MB). Not bounded: there are as many as the
-# combinations of topics and providers in use.
+# One copy of each set of memberships in the heads held, and of each membership in them:
+# most articles share theirs with many others (at 1,000,000 articles, copies took 350 MB).
+# Not bounded: there are as many as the combinations of topics and providers in use.
 _MEMBERSHIPS: dict[tuple, tuple] = {}
+
+
+def _shared(memberships: tuple) -> tuple:
+    if (known := _MEMBERSHIPS.get(memberships)) is None:
+        known = tuple(_MEMBERSHIPS.setdefault(m, m) for m in memberships)
+        _MEMBERSHIPS[known] = known
+    return known
 
 
 def head_of(num: int, article: Article, digest: bytes, rules: Rules) -> Head:
@@ -108,7 +119,7 @@ def head_of(num: int, article: Article, digest: bytes, rules: Rules) -> Head:
         article.id,
         micros(article.published),
         article.quality,
-        _MEMBERSHIPS.setdefault(taken := tuple(memberships), taken),
+        tuple(memberships),
         below,
         article.provider.image,
     )
@@ -159,6 +170,7 @@ class BuildState:
         return self._by_source.get(source)
 
     def add(self, head: Head) -> None:
+        head = head._replace(memberships=_shared(head.memberships))
         bisect.insort(self.heads, head, key=_order)
         self._by_source[head.source] = head
         self._changes[1].append(head)
@@ -189,19 +201,22 @@ def load(config: Config) -> BuildState | None:
     """The state the last build left for ``config`` and this code, or None."""
     folder = folder_of(config)
     try:
-        data = marshal.loads((folder / STATE).read_bytes())
+        data = tuple(_read_records(folder / STATE))
         form, key, export_folder, next_num, heads_file, problems, scan, feeds, exported, inodes = (
             data[:10]
         )
         if form != _FORMAT or key != state_of(config):
             return None
         token, logged = heads_file
-        kept_token, columns = marshal.loads((folder / HEADS).read_bytes())
-        if kept_token != token:
+        records = _read_records(folder / HEADS)
+        if next(records, None) != token:
             return None
+        heads: list[Head] = []
+        for columns in records:
+            heads += _heads(*columns)
         state = BuildState(
             export_folder,
-            _heads(*columns),
+            heads,
             {p[0]: Problem(*p) for p in problems},
             Scan(partial(_scan_paths, folder, scan[0]), _numbers(scan[1]), scan[0]),
             {(f[0], f[1]): FeedItems(f[2], f[3], _numbers(f[4])) for f in feeds},
@@ -245,14 +260,12 @@ def save(config: Config, state: BuildState) -> None:
         heads_file = state.heads_file
         scan = state.scan
         if scan.names != state.scan_names:  # files added, removed or renamed: their paths
-            write_atomically(folder / SCAN, marshal.dumps((scan.names, scan.paths)))
+            paths = _chunks(scan.paths, PER_RECORD)
+            write_atomically(folder / SCAN, _records(itertools.chain([scan.names], paths)))
         removed, added = state._changes
         change = marshal.dumps((removed, [tuple(head) for head in added]))
         if heads_file is None or heads_file[1] + len(change) > MAX_LOG:
-            token = secrets.token_hex(8)
-            write_atomically(folder / HEADS, marshal.dumps((token, _columns(state.heads))))
-            (folder / HEADS_LOG).write_bytes(b"")
-            heads_file = (token, 0)
+            heads_file = write_heads(config, state.heads)
         else:
             with open(folder / HEADS_LOG, "r+b") as log_file:
                 log_file.seek(heads_file[1])
@@ -275,7 +288,8 @@ def save(config: Config, state: BuildState) -> None:
             state.inodes,
             state.fates,
         )
-        write_atomically(folder / STATE, marshal.dumps(data))
+        # A record of each: marshalled whole, 1,000,000 stamps made a copy more of the file.
+        write_atomically(folder / STATE, _records(data))
     except OSError as e:
         log.warning("%s: not kept (%s): the next build is a whole one", STATE, e)
         return
@@ -284,15 +298,69 @@ def save(config: Config, state: BuildState) -> None:
     state._changes = ([], [])
 
 
+def write_heads(config: Config, heads: Iterable[Head]) -> tuple[str, int]:
+    """Write ``heads`` (newest first) whole, as they come, and empty the log of changes;
+    the heads file as a state names it (:attr:`BuildState.heads_file`). Raises OSError if
+    they cannot be written."""
+    folder = folder_of(config)
+    token = secrets.token_hex(8)
+    columns = map(_columns, _chunks(heads, PER_RECORD))
+    write_atomically(folder / HEADS, _records(itertools.chain([token], columns)))
+    (folder / HEADS_LOG).write_bytes(b"")
+    return (token, 0)
+
+
 def _scan_paths(folder: Path, names: bytes) -> list[str]:
     """The paths of the scan kept with :attr:`feeds.files.Scan.names` ``names``."""
+    paths: list[str] = []
     try:
-        kept, paths = marshal.loads((folder / SCAN).read_bytes())
+        records = _read_records(folder / SCAN)
+        if next(records, None) != names:
+            raise OSError(f"{SCAN}: of another scan")  # then every file counts as changed
+        for chunk in records:
+            paths += chunk
     except (EOFError, ValueError, TypeError) as e:
         raise OSError(f"{SCAN}: {e}") from None
-    if kept != names:
-        raise OSError(f"{SCAN}: of another scan")  # then every file counts as changed
     return paths
+
+
+# A file of records: each value marshalled after its length, then None for the end (a file
+# cut short is not taken for a whole one). Written and read a record at a time: marshalled
+# whole, the heads of 1,000,000 articles made a transient copy of 400 MB.
+
+_LENGTH = struct.Struct("<Q")
+_T = TypeVar("_T")
+
+
+def _records(values: Iterable[Any]) -> Iterator[bytes]:
+    for value in itertools.chain(values, [None]):
+        data = marshal.dumps(value)
+        yield _LENGTH.pack(len(data))
+        yield data
+
+
+def _read_records(path: Path) -> Iterator[Any]:
+    """The values of the records of the file at ``path``, read one at a time; EOFError if
+    it ends before the last."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        while True:
+            head = f.read(_LENGTH.size)
+            if len(head) < _LENGTH.size:
+                raise EOFError("the file ends before its last record")
+            (length,) = _LENGTH.unpack(head)
+            if f.tell() + length > size:  # checked first: read() would allocate it whole
+                raise EOFError("the file ends inside a record")
+            value = marshal.loads(f.read(length))
+            if value is None:
+                return
+            yield value
+
+
+def _chunks(values: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    found = iter(values)
+    while chunk := list(itertools.islice(found, size)):
+        yield chunk
 
 
 # Heads are kept a field at a time, numbers as arrays and each distinct membership once:
@@ -335,7 +403,8 @@ def _heads(
     count = len(sources)
     qualities = array("d")
     qualities.frombytes(quality)
-    groups, which = memberships
+    groups = tuple(map(_shared, memberships[0]))
+    which = memberships[1]
     return list(
         map(
             Head._make,

@@ -284,10 +284,14 @@ def _decompresses_to(gz: Path, body: bytes) -> bool:
 
 
 def write_atomically(
-    target: Path, body: bytes, mtime_ns: int | None = None, temp_prefix: str = _TEMP_PREFIX
+    target: Path,
+    body: bytes | Iterable[bytes],
+    mtime_ns: int | None = None,
+    temp_prefix: str = _TEMP_PREFIX,
 ) -> None:
     """Replace ``target`` atomically: readers see the old bytes or the new, never a part.
-    The temporary file's name starts with ``temp_prefix``."""
+    ``body`` may come in parts, each written as it comes. The temporary file's name starts
+    with ``temp_prefix``."""
     temp = None
     try:
         # By hand, not with tempfile and a file object: half the system calls, which are
@@ -296,9 +300,10 @@ def write_atomically(
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         temp = name
         try:
-            left = memoryview(body)
-            while left:
-                left = left[os.write(fd, left) :]
+            for part in [body] if isinstance(body, bytes) else body:
+                left = memoryview(part)
+                while left:
+                    left = left[os.write(fd, left) :]
             os.fchmod(fd, 0o644)
             if mtime_ns is not None:
                 os.utime(fd, ns=(mtime_ns, mtime_ns))

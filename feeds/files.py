@@ -171,8 +171,14 @@ class Scan:
     def names(self) -> bytes:
         """A digest of the paths, in order."""
         if self._names is None:
-            joined = "\0".join(self.paths).encode("utf-8", "surrogateescape")
-            self._names = hashlib.blake2b(joined, digest_size=16).digest()
+            paths = self.paths
+            names = hashlib.blake2b(digest_size=16)
+            for start in range(0, len(paths), 10_000):  # joined whole: 200 MB at 1,000,000
+                if start:
+                    names.update(b"\0")
+                joined = "\0".join(paths[start : start + 10_000])
+                names.update(joined.encode("utf-8", "surrogateescape"))
+            self._names = names.digest()
         return self._names
 
     @classmethod

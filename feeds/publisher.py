@@ -132,9 +132,10 @@ class Publisher:
         done = self._previous.done().items()
         return {path: (d.fingerprint, [f.path for f in d.files]) for path, d in done}
 
-    def digest(self, article: Article) -> bytes:
-        """:func:`feeds.reuse.digest` of ``article``, made once per build."""
-        return self._previous.digest(article)
+    def digest(self, article: Article, last_use: bool = False) -> bytes:
+        """:func:`feeds.reuse.digest` of ``article``, made once per build; not kept if not
+        made yet when asked for its ``last_use``."""
+        return self._previous.digest(article, last_use)
 
     def watchable(self, watcher: Watcher) -> bool:
         """Whether ``watcher`` sees every change to the files of the last build: not when

@@ -162,6 +162,41 @@ def test_no_state_or_a_state_of_another_config_makes_a_whole_build(built, runner
     assert incremental_build(built, runner, caplog)[0] == 0
 
 
+def test_heads_and_paths_kept_in_many_records_are_read_back_whole(
+    news, runner, caplog, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(buildstate, "PER_RECORD", 2)
+    news.configure(feeds={"items": 2})
+    assert runner("build").exit_code == 0
+    (news.articles / "03.md").rename(news.articles / "renamed.md")
+    news.write("05.md", story(5, title="Edited since the last build"))
+
+    incremental_build(news, runner, caplog)
+    news.write("06.md", story(6, title="Edited after the incremental build"))
+    *_, lines = incremental_build(news, runner, caplog)  # from the state the last one kept
+
+    assert (exported(news), lines) == scratch_build(news, runner, tmp_path)
+
+
+@pytest.mark.parametrize("name", [buildstate.HEADS, buildstate.SCAN])
+def test_a_state_file_cut_short_makes_a_whole_build(built, runner, caplog, tmp_path, name):
+    kept = built.output / STORE / name
+    kept.write_bytes(kept.read_bytes()[:-1])
+    (built.articles / "03.md").rename(built.articles / "renamed.md")  # the scan's paths are read
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="feeds"):
+        result = runner("build")
+
+    assert not any(
+        r.msg.startswith("rendered %d of") for r in caplog.records if r.name == "feeds.incremental"
+    )
+    assert (exported(built), _lines(result.output, built.output)) == scratch_build(
+        built, runner, tmp_path
+    )
+    incremental_build(built, runner, caplog)  # the whole build kept a state again
+
+
 def test_a_build_elsewhere_is_a_whole_one_and_keeps_the_state_for_there(
     built, runner, caplog, tmp_path
 ):
