@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from feeds.body import related_html
 from feeds.config import Config
@@ -13,10 +13,15 @@ from feeds.text import rfc3339
 
 
 def json_feed(
-    doc: Document, config: Config, self_url: str, links: Iterable[tuple[str, str]], full: bool
+    doc: Document,
+    config: Config,
+    self_url: str,
+    links: Iterable[tuple[str, str]],
+    item: Callable[[Article], bytes],
 ) -> bytes:
     """``doc`` as JSON Feed; ``links`` are its (rel, URL) pairs, of which it uses the archive;
-    with ``full``, items carry their bodies."""
+    ``item`` gives each item's JSON (:func:`item_json`, made once for all the documents that
+    hold the article)."""
     by_rel = dict(links)
     feed: dict = {
         "version": "https://jsonfeed.org/version/1.1",
@@ -33,9 +38,19 @@ def json_feed(
         feed["next_url"] = by_rel["prev-archive"]  # JSON Feed's next page holds older items
     if config.websub.hub:
         feed["hubs"] = [{"type": "WebSub", "url": config.websub.hub}]
-    feed["items"] = [_item(a, full) for a in doc.items]
+    # The items last, joined in: what json.dumps would write with them in the mapping.
+    head = _dumps(feed)[:-1].encode()
+    return head + b',"items":[' + b",".join(map(item, doc.items)) + b"]}\n"
+
+
+def item_json(article: Article, full: bool) -> bytes:
+    """The JSON of the article's item; with ``full``, it carries the body."""
+    return _dumps(_item(article, full)).encode()
+
+
+def _dumps(value: dict) -> str:
     # Compact: with an indent, json falls back to its slow pure-Python encoder.
-    return (json.dumps(feed, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _item(article: Article, full: bool) -> dict:

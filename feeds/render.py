@@ -22,7 +22,7 @@ from lxml import etree
 
 from feeds import __version__
 from feeds.config import Config
-from feeds.jsonfeed import content_html, json_feed
+from feeds.jsonfeed import content_html, item_json, json_feed
 from feeds.model import MEDIA_TYPES, Article, Document, Feed, Rendered
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -196,6 +196,10 @@ class Renderer:
             fg.add_entry(self.entry(article), order="append")
         return fg
 
+    def json_item(self, article: Article) -> bytes:
+        """The article's JSON Feed item, made once for the documents that hold it."""
+        return self.entry(article).json()
+
     def entry(self, article: Article) -> _Entry:
         """The article's feedgen entry, made when a document first needs it."""
         entry = self._entries.get(id(article))
@@ -246,9 +250,10 @@ class ExtraLinks(BaseExtension):
 
 class _Entry:
     """An article's entry as feedgen's generator takes it (it calls only
-    :meth:`register_extension`, :meth:`rss_entry` and :meth:`atom_entry`), built once per
-    format and parsed again into each document that holds it: building is most of the time
-    feedgen takes, parsing a small part. Only the serialised XML is kept, and only while the
+    :meth:`register_extension`, :meth:`rss_entry` and :meth:`atom_entry`), and its JSON Feed
+    item (:meth:`json`). Each is built once per format and parsed again into (or, the JSON,
+    joined into) each document that holds it: building is most of the time feedgen takes,
+    parsing a small part. Only the serialised forms are kept, and only while the
     renderer has documents left that need it (at 100,000 articles some 22,000 entries are
     alive at once): the feedgen entry that builds it (6 KB, twice the XML of both formats)
     is let go once it has built every feedgen format the renderer makes."""
@@ -271,17 +276,33 @@ class _Entry:
     def atom_entry(self, extensions: bool = True) -> etree._Element:
         return self._element("atom", extensions)
 
+    def json(self) -> bytes:
+        """The article's JSON Feed item (which feedgen does not make)."""
+        kept = self._kept("json")
+        return kept or self._keep("json", item_json(self._article, self._renderer.full))
+
     def _element(self, fmt: str, extensions: bool) -> etree._Element:
-        # The renderer's count of the documents left that hold it: is this the last use, or
-        # one not planned?
-        last = self._renderer._uses.get(id(self._article), 0) <= 1
-        built = self._built.pop(fmt, None) if last else self._built.get(fmt)
+        built = self._kept(fmt)
         if built is None:
             element = self._build(fmt, extensions)
-            if last:
+            if self._last():
                 return element
-            built = self._built[fmt] = etree.tostring(element)
+            built = self._keep(fmt, etree.tostring(element))
         return etree.fromstring(built)
+
+    def _last(self) -> bool:
+        """Whether this is the last use: the renderer's count of the documents left that
+        hold it is one (or none: a use not planned)."""
+        return self._renderer._uses.get(id(self._article), 0) <= 1
+
+    def _kept(self, fmt: str) -> bytes | None:
+        """What was kept of ``fmt``, let go at its last use."""
+        return self._built.pop(fmt, None) if self._last() else self._built.get(fmt)
+
+    def _keep(self, fmt: str, built: bytes) -> bytes:
+        if not self._last():
+            self._built[fmt] = built
+        return built
 
     def _build(self, fmt: str, extensions: bool) -> etree._Element:
         entry = self._feed_entry or _feed_entry(self._article, self._renderer.full)
@@ -350,7 +371,7 @@ def _feed_entry(article: Article, full: bool) -> _FeedEntry:
 
 def _json_feed(renderer: Renderer, doc: Document, fmt: Format, self_url: str) -> bytes:
     links = renderer.links(doc, fmt, self_url)
-    return json_feed(doc, renderer.config, self_url, links, renderer.full)
+    return json_feed(doc, renderer.config, self_url, links, renderer.json_item)
 
 
 _RENDERERS: dict[str, Callable[[Renderer, Document, Format, str], bytes]] = {
