@@ -36,9 +36,20 @@ class Format:
     render: Callable[[Renderer, Document, Format, str], bytes]  # (renderer, doc, fmt, self URL)
 
 
-def _feedgen(serialize: Callable[[FeedGenerator], bytes]) -> Callable[..., bytes]:
+def _feedgen(serialize: Callable[[FeedGenerator], bytes], end: bytes) -> Callable[..., bytes]:
+    """A format feedgen renders: the document without its entries, which are its last
+    elements, then each entry's serialised XML (:meth:`_Entry.xml`) joined in before
+    ``end``, the document's closing tags: the bytes feedgen writes with them in the
+    document, without parsing each entry again for every document that holds it."""
+
     def render(renderer: Renderer, doc: Document, fmt: Format, self_url: str) -> bytes:
-        return serialize(renderer.generator(doc, fmt, self_url))
+        document = serialize(renderer.generator(doc, fmt, self_url))
+        if not doc.items:
+            return document
+        entries = b"".join(renderer.entry(article).xml(fmt.name) for article in doc.items)
+        if not document.endswith(end):
+            raise ValueError(f"{fmt.name}: feedgen wrote a document that does not end as expected")
+        return document[: -len(end)] + entries + end
 
     return render
 
@@ -192,9 +203,7 @@ class Renderer:
         fg.extra_links.logo = bool(logo)  # feedgen makes the RSS image Atom's logo too
         if doc.items:
             fg.updated(doc.items[0].published)  # also lastBuildDate: never the build time
-        for article in doc.items:
-            fg.add_entry(self.entry(article), order="append")
-        return fg
+        return fg  # without its entries: see _feedgen
 
     def json_item(self, article: Article) -> bytes:
         """The article's JSON Feed item, made once for the documents that hold it."""
@@ -249,14 +258,11 @@ class ExtraLinks(BaseExtension):
 
 
 class _Entry:
-    """An article's entry as feedgen's generator takes it (it calls only
-    :meth:`register_extension`, :meth:`rss_entry` and :meth:`atom_entry`), and its JSON Feed
-    item (:meth:`json`). Each is built once per format and parsed again into (or, the JSON,
-    joined into) each document that holds it: building is most of the time feedgen takes,
-    parsing a small part. Only the serialised forms are kept, and only while the
-    renderer has documents left that need it (at 100,000 articles some 22,000 entries are
-    alive at once): the feedgen entry that builds it (6 KB, twice the XML of both formats)
-    is let go once it has built every feedgen format the renderer makes."""
+    """An article's entry in each format, serialised as it stands in a document (see
+    :func:`_feedgen`): made once, kept only while the renderer has documents left that hold
+    it (at 100,000 articles some 22,000 entries are alive at once). The feedgen entry that
+    builds the XML formats (6 KB, twice their XML) is let go once it has built each of
+    those the renderer makes."""
 
     def __init__(self, article: Article, renderer: Renderer):
         self._article = article
@@ -265,30 +271,14 @@ class _Entry:
         self._unbuilt = set(renderer.entry_formats)
         self._feed_entry: _FeedEntry | None = None
 
-    def register_extension(self, *args: object, **kwargs: object) -> None:
-        # feedgen's add_entry offers the feed's extensions to each entry, and passes over
-        # one that raises ImportError (as a FeedEntry that has it does): ours has its own.
-        raise ImportError("the entry loads its own extensions")
-
-    def rss_entry(self, extensions: bool = True) -> etree._Element:
-        return self._element("rss", extensions)
-
-    def atom_entry(self, extensions: bool = True) -> etree._Element:
-        return self._element("atom", extensions)
+    def xml(self, fmt: str) -> bytes:
+        """The entry (RSS's item) of ``fmt``, indented as in its document."""
+        return self._kept(fmt) or self._keep(fmt, self._build(fmt))
 
     def json(self) -> bytes:
         """The article's JSON Feed item (which feedgen does not make)."""
         kept = self._kept("json")
         return kept or self._keep("json", item_json(self._article, self._renderer.full))
-
-    def _element(self, fmt: str, extensions: bool) -> etree._Element:
-        built = self._kept(fmt)
-        if built is None:
-            element = self._build(fmt, extensions)
-            if self._last():
-                return element
-            built = self._keep(fmt, etree.tostring(element))
-        return etree.fromstring(built)
 
     def _last(self) -> bool:
         """Whether this is the last use: the renderer's count of the documents left that
@@ -304,11 +294,37 @@ class _Entry:
             self._built[fmt] = built
         return built
 
-    def _build(self, fmt: str, extensions: bool) -> etree._Element:
+    def _build(self, fmt: str) -> bytes:
         entry = self._feed_entry or _feed_entry(self._article, self._renderer.full)
         self._unbuilt.discard(fmt)
         self._feed_entry = entry if self._unbuilt else None
-        return entry.rss_entry(extensions) if fmt == "rss" else entry.atom_entry(extensions)
+        return _in_place(fmt, entry.rss_entry() if fmt == "rss" else entry.atom_entry())
+
+
+def _in_place(fmt: str, element: etree._Element) -> bytes:
+    """``element``, an entry of ``fmt``, serialised (pretty) as feedgen's document writes
+    it: at its depth, under a root that declares the namespaces the document's root does
+    (then the entry declares none of its own)."""
+    if fmt == "rss":
+        root = etree.Element("rss", nsmap=_RSS_NAMESPACES)
+        etree.SubElement(root, "channel").append(element)
+        text = etree.tostring(root, encoding="UTF-8", xml_declaration=False, pretty_print=True)
+        return text[text.index(b"<channel>\n") + 10 : text.rindex(b"  </channel>")]
+    root = etree.Element("feed", nsmap=_ATOM_NAMESPACES)
+    root.append(element)
+    text = etree.tostring(root, encoding="UTF-8", xml_declaration=False, pretty_print=True)
+    return text[text.index(b">\n") + 2 : text.rindex(b"</feed>")]
+
+
+# What feedgen declares on the root of each format's document (with the media and dc
+# extensions loaded), of which the entries use some.
+_RSS_NAMESPACES = {
+    "media": "http://search.yahoo.com/mrss/",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "atom": ATOM_NS,
+    "content": "http://purl.org/rss/1.0/modules/content/",
+}
+_ATOM_NAMESPACES = {"media": "http://search.yahoo.com/mrss/"}
 
 
 class _FeedEntry(FeedEntry):
@@ -375,8 +391,8 @@ def _json_feed(renderer: Renderer, doc: Document, fmt: Format, self_url: str) ->
 
 
 _RENDERERS: dict[str, Callable[[Renderer, Document, Format, str], bytes]] = {
-    "rss": _feedgen(lambda fg: fg.rss_str(pretty=True)),
-    "atom": _feedgen(lambda fg: fg.atom_str(pretty=True)),
+    "rss": _feedgen(lambda fg: fg.rss_str(pretty=True), b"  </channel>\n</rss>\n"),
+    "atom": _feedgen(lambda fg: fg.atom_str(pretty=True), b"</feed>\n"),
     "json": _json_feed,
 }
 # The names and media types come from feeds.model, which config checks names against: a
