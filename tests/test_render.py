@@ -11,6 +11,7 @@ from lxml import etree
 from feeds import body
 from feeds.articles import MAX_RELATED, MAX_TOPICS
 from feeds.publisher import Publisher, Snapshot
+from feeds.render import FORMATS, Renderer, _feed_entry
 from feeds.settings import MAX_ITEMS
 from feeds.text import MAX_URL
 from feeds.web import create_app
@@ -430,3 +431,27 @@ def test_site_icon_and_logo_and_a_providers_own_image(site):
     own_json = json.loads(files["providers/own.example.json"].body)
     assert own_json["icon"] == "https://own.example/logo.png"
     assert json.loads(files["providers/example.com.json"].body)["icon"].endswith("/icon.png")
+
+
+@pytest.mark.parametrize("content", ["summary", "full"])
+def test_each_document_is_the_bytes_feedgen_writes_with_its_entries_in_it(
+    corpus, tmp_path, content
+):
+    """Entries are serialised once and joined into each document that holds them: what
+    comes out is, byte for byte, feedgen's own document with the entries added to it (with
+    archive pages, a hub, every image and link, bodies or not)."""
+    site = Site(tmp_path)
+    site.configure(
+        articles={"folder": str(corpus)},
+        feeds={"items": 7, "content": content},
+        websub={"hub": "https://hub.example/"},
+    )
+    snapshot = site.build()
+    renderer = Renderer(snapshot.config)
+    for doc in renderer.documents(snapshot.feeds):
+        for fmt in (FORMATS["rss"], FORMATS["atom"]):
+            fg = Renderer(snapshot.config).generator(doc, fmt, renderer.url(doc.path, fmt))
+            for article in doc.items:
+                fg.add_entry(_feed_entry(article, content == "full"), order="append")
+            whole = fg.rss_str(pretty=True) if fmt.name == "rss" else fg.atom_str(pretty=True)
+            assert snapshot.files[f"{doc.path}.{fmt.name}"].body == whole
