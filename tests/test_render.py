@@ -451,7 +451,7 @@ def test_each_document_is_the_bytes_feedgen_writes_with_its_entries_in_it(
     for doc in renderer.documents(snapshot.feeds):
         for fmt in (FORMATS["rss"], FORMATS["atom"]):
             fg = Renderer(snapshot.config).generator(doc, fmt, renderer.url(doc.path, fmt))
-            for article in doc.items:
-                fg.add_entry(_feed_entry(article, content == "full"), order="append")
+            for item in doc.items:
+                fg.add_entry(_feed_entry(item, content == "full"), order="append")
             whole = fg.rss_str(pretty=True) if fmt.name == "rss" else fg.atom_str(pretty=True)
             assert snapshot.files[f"{doc.path}.{fmt.name}"].body == whole
