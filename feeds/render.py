@@ -210,7 +210,7 @@ class Renderer:
         return self.entry(article).json()
 
     def entry(self, article: Article) -> _Entry:
-        """The article's feedgen entry, made when a document first needs it."""
+        """The article's entry in every format, made when a document first needs it."""
         entry = self._entries.get(id(article))
         if entry is None:
             entry = self._entries[id(article)] = _Entry(article, self)
