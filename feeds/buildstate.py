@@ -22,16 +22,15 @@ import math
 import os
 import secrets
 import sqlite3
-import struct
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple
 
-from feeds import parsecache
+from feeds import parsecache, records
 from feeds.config import Config
 from feeds.errors import Problem
 from feeds.export import write_atomically
@@ -201,18 +200,18 @@ def load(config: Config) -> BuildState | None:
     """The state the last build left for ``config`` and this code, or None."""
     folder = folder_of(config)
     try:
-        data = tuple(_read_records(folder / STATE))
+        data = tuple(records.read(folder / STATE))
         form, key, export_folder, next_num, heads_file, problems, scan, feeds, exported, inodes = (
             data[:10]
         )
         if form != _FORMAT or key != state_of(config):
             return None
         token, logged = heads_file
-        records = _read_records(folder / HEADS)
-        if next(records, None) != token:
+        kept = records.read(folder / HEADS)
+        if next(kept, None) != token:
             return None
         heads: list[Head] = []
-        for columns in records:
+        for columns in kept:
             heads += _heads(*columns)
         state = BuildState(
             export_folder,
@@ -260,8 +259,8 @@ def save(config: Config, state: BuildState) -> None:
         heads_file = state.heads_file
         scan = state.scan
         if scan.names != state.scan_names:  # files added, removed or renamed: their paths
-            paths = _chunks(scan.paths, PER_RECORD)
-            write_atomically(folder / SCAN, _records(itertools.chain([scan.names], paths)))
+            paths = records.chunks(scan.paths, PER_RECORD)
+            write_atomically(folder / SCAN, records.dump(itertools.chain([scan.names], paths)))
         removed, added = state._changes
         change = marshal.dumps((removed, [tuple(head) for head in added]))
         if heads_file is None or heads_file[1] + len(change) > MAX_LOG:
@@ -289,7 +288,7 @@ def save(config: Config, state: BuildState) -> None:
             state.fates,
         )
         # A record of each: marshalled whole, 1,000,000 stamps made a copy more of the file.
-        write_atomically(folder / STATE, _records(data))
+        write_atomically(folder / STATE, records.dump(data))
     except OSError as e:
         log.warning("%s: not kept (%s): the next build is a whole one", STATE, e)
         return
@@ -304,8 +303,8 @@ def write_heads(config: Config, heads: Iterable[Head]) -> tuple[str, int]:
     they cannot be written."""
     folder = folder_of(config)
     token = secrets.token_hex(8)
-    columns = map(_columns, _chunks(heads, PER_RECORD))
-    write_atomically(folder / HEADS, _records(itertools.chain([token], columns)))
+    columns = map(_columns, records.chunks(heads, PER_RECORD))
+    write_atomically(folder / HEADS, records.dump(itertools.chain([token], columns)))
     (folder / HEADS_LOG).write_bytes(b"")
     return (token, 0)
 
@@ -314,53 +313,14 @@ def _scan_paths(folder: Path, names: bytes) -> list[str]:
     """The paths of the scan kept with :attr:`feeds.files.Scan.names` ``names``."""
     paths: list[str] = []
     try:
-        records = _read_records(folder / SCAN)
-        if next(records, None) != names:
+        kept = records.read(folder / SCAN)
+        if next(kept, None) != names:
             raise OSError(f"{SCAN}: of another scan")  # then every file counts as changed
-        for chunk in records:
+        for chunk in kept:
             paths += chunk
     except (EOFError, ValueError, TypeError) as e:
         raise OSError(f"{SCAN}: {e}") from None
     return paths
-
-
-# A file of records: each value marshalled after its length, then None for the end (a file
-# cut short is not taken for a whole one). Written and read a record at a time: marshalled
-# whole, the heads of 1,000,000 articles made a transient copy of 400 MB.
-
-_LENGTH = struct.Struct("<Q")
-_T = TypeVar("_T")
-
-
-def _records(values: Iterable[Any]) -> Iterator[bytes]:
-    for value in itertools.chain(values, [None]):
-        data = marshal.dumps(value)
-        yield _LENGTH.pack(len(data))
-        yield data
-
-
-def _read_records(path: Path) -> Iterator[Any]:
-    """The values of the records of the file at ``path``, read one at a time; EOFError if
-    it ends before the last."""
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        while True:
-            head = f.read(_LENGTH.size)
-            if len(head) < _LENGTH.size:
-                raise EOFError("the file ends before its last record")
-            (length,) = _LENGTH.unpack(head)
-            if f.tell() + length > size:  # checked first: read() would allocate it whole
-                raise EOFError("the file ends inside a record")
-            value = marshal.loads(f.read(length))
-            if value is None:
-                return
-            yield value
-
-
-def _chunks(values: Iterable[_T], size: int) -> Iterator[list[_T]]:
-    found = iter(values)
-    while chunk := list(itertools.islice(found, size)):
-        yield chunk
 
 
 # Heads are kept a field at a time, numbers as arrays and each distinct membership once:

@@ -15,11 +15,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import itertools
 import logging
-import marshal
 import multiprocessing
 import os
-import struct
 import sys
 import threading
 import time
@@ -28,12 +27,12 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, cast
 
 import yaml
 import yaml_rs
 
-from feeds import articles, body, front_matter, model, text
+from feeds import articles, body, front_matter, model, records, text
 from feeds.articles import read
 from feeds.errors import Problem
 from feeds.files import Stamp
@@ -127,12 +126,12 @@ class ArticleCache:
         checked again before its entry is used."""
         entries = {}
         try:
-            with open(folder / CACHE_FILE, "rb") as f:
-                if _read_record(f) != version():
-                    return 0
-                while (chunk := _read_record(f)) is not None:
-                    for path, stamp, value in chunk:
-                        entries[path] = (Stamp(*stamp), thaw(value, path))
+            chunks = records.read(folder / CACHE_FILE)
+            if next(chunks, None) != version():
+                return 0
+            for chunk in chunks:
+                for path, stamp, value in chunk:
+                    entries[path] = (Stamp(*stamp), thaw(value, path))
         except FileNotFoundError:
             return 0
         except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError) as e:
@@ -152,14 +151,11 @@ class ArticleCache:
         if self._saved == (target, entries) and target.exists():
             return
         temp = folder / f"{CACHE_FILE}.{os.getpid()}.tmp"  # export removes any left by a kill
-        trusted = list(entries.items())
+        chunks = records.chunks(entries.items(), ENTRIES_PER_RECORD)
+        frozen = ([_entry(path, *entry) for path, entry in chunk] for chunk in chunks)
         try:
             with open(temp, "wb") as f:
-                _write_record(f, version())
-                for k in range(0, len(trusted), ENTRIES_PER_RECORD):
-                    chunk = trusted[k : k + ENTRIES_PER_RECORD]
-                    _write_record(f, [_entry(path, *entry) for path, entry in chunk])
-                _write_record(f, None)  # the end: a file cut short is not taken for a whole one
+                f.writelines(records.dump(itertools.chain([version()], frozen)))
             os.replace(temp, target)
             self._saved = (target, entries)
         except OSError as e:
@@ -204,7 +200,7 @@ def _read_one(path: str) -> tuple:
 def version() -> str:
     """The parsing code (this module's frozen form included), the YAML, Markdown and HTML
     parsers and the Python that wrote a cache: any change to them makes it stale."""
-    modules = (articles, body, front_matter, model, text, sys.modules[__name__])
+    modules = (articles, body, front_matter, model, records, text, sys.modules[__name__])
     sources = b"".join(Path(inspect.getfile(m)).read_bytes() for m in modules)
     parsers = f"{sys.version} {yaml.__version__} {yaml_rs.__version__} " + " ".join(
         metadata.version(name) for name in ("cmarkgfm", "nh3", "lxml")
@@ -212,26 +208,8 @@ def version() -> str:
     return hashlib.blake2b(sources + parsers.encode()).hexdigest()
 
 
-_LENGTH = struct.Struct("<Q")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-
-
-def _write_record(f: BinaryIO, value: Any) -> None:
-    data = marshal.dumps(value)
-    f.write(_LENGTH.pack(len(data)))
-    f.write(data)
-
-
-def _read_record(f: BinaryIO) -> Any:
-    head = f.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
-        raise EOFError("the file ends before its last record")
-    (length,) = _LENGTH.unpack(head)
-    # Checked before reading: a damaged length would have read() allocate it whole.
-    if f.tell() + length > os.fstat(f.fileno()).st_size:
-        raise EOFError("the file ends inside a record")
-    return marshal.loads(f.read(length))
 
 
 def _entry(path: str, stamp: Stamp, value: Article | Problem) -> tuple:
