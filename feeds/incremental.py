@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 
 from feeds import buildstate, parsecache
@@ -493,18 +494,6 @@ def _sort_newest_first(articles: list[Article]) -> None:
     """Sort ``articles`` as their heads sort (:attr:`Head.order`): a key at a time from the
     last, as the sort is stable, so that each key is a value the article holds (keys of
     three values took 100 MB at 1,000,000 articles)."""
-    articles.sort(key=_source)
-    articles.sort(key=_id)
-    articles.sort(key=_published, reverse=True)
-
-
-def _source(article: Article) -> str:
-    return article.source
-
-
-def _id(article: Article) -> str:
-    return article.id
-
-
-def _published(article: Article) -> datetime:
-    return article.published
+    articles.sort(key=attrgetter("source"))
+    articles.sort(key=attrgetter("id"))
+    articles.sort(key=attrgetter("published"), reverse=True)
