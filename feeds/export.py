@@ -232,7 +232,7 @@ def _link(target: Path, source: Path) -> tuple[bool, bool]:
 def _link_atomically(source: Path, target: Path, mtime_ns: int | None = None) -> None:
     """Replace ``target`` atomically with a hard link to ``source``, whose mtime (shared by
     every link to it) becomes ``mtime_ns``, or now."""
-    temp = target.with_name(f"{_TEMP_PREFIX}{secrets.token_hex(8)}.tmp")
+    temp = _temp_beside(target)
     try:
         os.link(source, temp)
         if mtime_ns is None:
@@ -296,7 +296,7 @@ def write_atomically(
     try:
         # By hand, not with tempfile and a file object: half the system calls, which are
         # most of the time a small file takes.
-        name = target.with_name(f"{temp_prefix}{secrets.token_hex(8)}.tmp")
+        name = _temp_beside(target, temp_prefix)
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         temp = name
         try:
@@ -318,6 +318,12 @@ def write_atomically(
             # full disk, nothing at all.
             raise OSError(e.errno, e.strerror, str(target)) from None
         raise
+
+
+def _temp_beside(target: Path, prefix: str = _TEMP_PREFIX) -> Path:
+    """A new temporary file's name beside ``target``: with the export's prefix, one that
+    :func:`_remove_temp_files` removes if a killed build left it."""
+    return target.with_name(f"{prefix}{secrets.token_hex(8)}.tmp")
 
 
 def _remove(root: Path, path: str) -> None:

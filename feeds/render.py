@@ -26,6 +26,7 @@ from feeds.jsonfeed import content_html, item_json, json_feed
 from feeds.model import MEDIA_TYPES, Article, Document, Feed, Rendered
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+MEDIA_NS = "http://search.yahoo.com/mrss/"
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
 
 
@@ -319,12 +320,12 @@ def _in_place(fmt: str, element: etree._Element) -> bytes:
 # What feedgen declares on the root of each format's document (with the media and dc
 # extensions loaded), of which the entries use some.
 _RSS_NAMESPACES = {
-    "media": "http://search.yahoo.com/mrss/",
+    "media": MEDIA_NS,
     "dc": "http://purl.org/dc/elements/1.1/",
     "atom": ATOM_NS,
     "content": "http://purl.org/rss/1.0/modules/content/",
 }
-_ATOM_NAMESPACES = {"media": "http://search.yahoo.com/mrss/"}
+_ATOM_NAMESPACES = {"media": MEDIA_NS}
 
 
 class _FeedEntry(FeedEntry):
