@@ -34,7 +34,7 @@ from feeds import parsecache, records
 from feeds.config import Config
 from feeds.errors import Problem
 from feeds.export import write_atomically
-from feeds.files import Scan, Stamp, StampTuple
+from feeds.files import Scan
 from feeds.model import Article
 from feeds.select import Key, Rules
 from feeds.store import STORE, index_key
@@ -122,10 +122,6 @@ def head_of(num: int, article: Article, digest: bytes, rules: Rules) -> Head:
         below,
         article.provider.image,
     )
-
-
-def stamp_tuple(stamp: Stamp | None) -> StampTuple | None:
-    return None if stamp is None else (stamp.mtime_ns, stamp.ctime_ns, stamp.size, stamp.inode)
 
 
 @dataclass

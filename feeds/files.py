@@ -76,9 +76,8 @@ class Finder:
                 if not matching(entry.name):
                     continue
                 if entry.is_file(follow_symlinks=False):
-                    st = entry.stat(follow_symlinks=False)
                     found.append(entry.path)
-                    stamps.extend((st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino))
+                    stamps.extend(stamp_fields(entry.stat(follow_symlinks=False)))
                     continue
                 result = self._examine(entry.path)  # a link, a folder, a FIFO...
                 if isinstance(result, Problem):
@@ -136,8 +135,23 @@ class Stamp:
 
     @classmethod
     def of(cls, path: str | Path) -> Stamp:
-        st = os.stat(path)
-        return cls(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+        return cls(*stamp_fields(os.stat(path)))
+
+    def fields(self) -> StampTuple:
+        return (self.mtime_ns, self.ctime_ns, self.size, self.inode)
+
+
+def stamp_fields(st: os.stat_result) -> StampTuple:
+    """The fields of the :class:`Stamp` of a file with the status ``st``."""
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+
+
+def file_stamp(path: str | Path) -> Stamp | None:
+    """The file's :class:`Stamp`, or None if it cannot be had."""
+    try:
+        return Stamp.of(path)
+    except OSError:
+        return None
 
 
 _FAILED = (-1, -1, -1, -1)  # the stamp of a file that could not be looked at
@@ -245,11 +259,7 @@ def _differing(found: array, earlier: array, step: int = 4096) -> Iterator[int]:
 
 
 def _stamp(path: str) -> StampTuple | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
+    return stamp.fields() if (stamp := file_stamp(path)) else None
 
 
 def path_order(path: str) -> str:

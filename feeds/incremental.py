@@ -30,7 +30,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from feeds import buildstate, parsecache
-from feeds.buildstate import BuildState, FeedItems, Head, head_of, moment, stamp_tuple
+from feeds.buildstate import BuildState, FeedItems, Head, head_of, moment
 from feeds.config import Config
 from feeds.errors import OutputError, Problem
 from feeds.export import MANIFEST, Report, export_changed, inodes
@@ -472,7 +472,8 @@ def keep(publisher: Publisher, snapshot: Snapshot, folder: Path) -> None:
         log.warning("%s: the next build is a whole one", e)
         return
     del nums, read
-    scan = Scan.of((path, stamp_tuple(stamp)) for path, stamp, _ in publisher.cache.parsed())
+    cached = publisher.cache.parsed()
+    scan = Scan.of((path, stamp.fields() if stamp else None) for path, stamp, _ in cached)
     exported = {path: file.etag for path, file in snapshot.files.items()}
     found = inodes(folder, exported)
     state = BuildState(str(folder.resolve()), [], problems, scan, feeds, exported, found, count)

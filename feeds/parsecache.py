@@ -213,7 +213,7 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def _entry(path: str, stamp: Stamp, value: Article | Problem) -> tuple:
-    return (path, (stamp.mtime_ns, stamp.ctime_ns, stamp.size, stamp.inode), freeze(value))
+    return (path, stamp.fields(), freeze(value))
 
 
 def freeze(value: Article | Problem) -> tuple:

@@ -18,7 +18,7 @@ from feeds import config as config_module
 from feeds import memory
 from feeds.config import Config
 from feeds.errors import FeedsError, Problem
-from feeds.files import Finder, Stamp, find, path_order
+from feeds.files import Finder, file_stamp, find, path_order
 from feeds.model import FORMAT_NAMES, Article, Feed, File
 from feeds.pages import plan_pages, render_pages
 from feeds.parsecache import ArticleCache, Track
@@ -230,14 +230,6 @@ class _Sources:
 
 def _problem_order(problem: Problem) -> str:
     return path_order(problem.source)
-
-
-def file_stamp(path: str | Path) -> Stamp | None:
-    """The file's :class:`Stamp`, or None if it cannot be had."""
-    try:
-        return Stamp.of(path)
-    except OSError:
-        return None
 
 
 def public_urls(config: Config, paths: Iterable[str]) -> list[str]:

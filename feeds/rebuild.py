@@ -13,8 +13,9 @@ from pathlib import Path
 
 from feeds.config import Config
 from feeds.errors import FeedsError
+from feeds.files import file_stamp
 from feeds.parsecache import Track
-from feeds.publisher import Publisher, Snapshot, file_stamp, public_urls
+from feeds.publisher import Publisher, Snapshot, public_urls
 from feeds.report import Reporter
 from feeds.watch import QUIET, Watcher
 from feeds.websub import Notifier
