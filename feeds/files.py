@@ -213,9 +213,7 @@ class Scan:
     def distrust(self, paths: Iterable[str]) -> None:
         """Forget the stamps of ``paths`` (and of the files that could not be looked at):
         a later scan finds them changed."""
-        paths = list(paths)
-        where = {path: k for k, path in enumerate(self.paths)} if paths else {}
-        indices = [where[path] for path in paths]
+        indices = self._indices(paths)
         if _FAILED[0] in self.stamps[::4]:
             indices += [k for k, mtime in enumerate(self.stamps[::4]) if mtime == _FAILED[0]]
         for index in indices:
@@ -224,8 +222,16 @@ class Scan:
     def newer(self, paths: Iterable[str], ctime_ns: int) -> list[str]:
         """Those of ``paths`` whose stamp says they changed at ``ctime_ns`` or later."""
         paths = list(paths)
+        indices = self._indices(paths)
+        return [
+            p for p, k in zip(paths, indices, strict=True) if self.stamps[4 * k + 1] >= ctime_ns
+        ]
+
+    def _indices(self, paths: Iterable[str]) -> list[int]:
+        """Where each of ``paths`` is in the scan (looked up only if there are any)."""
+        paths = list(paths)
         where = {path: k for k, path in enumerate(self.paths)} if paths else {}
-        return [p for p in paths if self.stamps[4 * where[p] + 1] >= ctime_ns]
+        return [where[path] for path in paths]
 
     def changes(self, earlier: Scan) -> tuple[list[str], list[str]]:
         """The paths new or changed since ``earlier``, and those gone."""
