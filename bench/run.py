@@ -748,6 +748,9 @@ def main(argv: list[str] | None = None) -> int:
         check=True,
     ).stdout.strip()
     log(f"code: {code} (imports {where})")
+    # As README's setup does: where PYTHONDONTWRITEBYTECODE is set, every process timed
+    # would otherwise compile feeds as it starts.
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(Path(where).parent)], check=True)
     started = time.monotonic()
     try:
         builds = []
