@@ -36,7 +36,10 @@ TRACKING_PARAMS = re.compile(
 
 def clean(value: str) -> str:
     """Decode HTML entities, drop characters XML cannot carry, fold runs of spaces."""
-    return " ".join(_NOT_XML.sub("", html.unescape(value)).split())
+    value = html.unescape(value)
+    if not (value.isascii() and value.isprintable()):  # else none to drop: no search for one
+        value = _NOT_XML.sub("", value)
+    return " ".join(value.split())
 
 
 @functools.lru_cache(maxsize=65536)  # topic names recur in every file

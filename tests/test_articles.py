@@ -1,3 +1,4 @@
+import html
 from datetime import UTC, datetime
 
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 from feeds.articles import parse, read
 from feeds.errors import ArticleError, Problem
 from feeds.files import find
-from feeds.text import _canonical_url, canonical_url
+from feeds.text import _canonical_url, canonical_url, clean
 
 from .conftest import CORPUS, ROOT, article
 
@@ -188,6 +189,26 @@ def test_text_is_cleaned_for_xml():
     a = parse(dump(article(title="AT&amp;T \x07 buys\ufffe it", excerpt="x" * 5000)), "a.md")
     assert a.title == "AT&T buys it"
     assert len(a.excerpt) <= 1001 and a.excerpt.endswith("…")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["a", " ", "\t", "\n", "&amp;", "&#7;", "\x07", "\x1c", "\x7f", "é"])
+        | st.characters(exclude_categories=()),
+        max_size=20,
+    ).map("".join)
+)
+def test_cleaned_text_keeps_no_character_xml_forbids_and_no_run_of_spaces(text):
+    cleaned = clean(text)
+    assert cleaned == cleaned.strip() and "  " not in cleaned
+    # Forbidden: C0 controls but tab, newline and CR; surrogates; U+FFFE and U+FFFF.
+    forbidden = [c for c in cleaned if c < " " or "\ud800" <= c <= "\udfff" or c in "\ufffe\uffff"]
+    assert not forbidden
+    # Nothing else is lost: the words are those of the decoded text without them.
+    kept = "".join(c for c in html.unescape(text) if c >= " " or c in "\t\n\r")
+    kept = "".join(c for c in kept if not ("\ud800" <= c <= "\udfff" or c in "\ufffe\uffff"))
+    assert cleaned == " ".join(kept.split())
 
 
 def test_loose_shapes_are_accepted():
