@@ -208,6 +208,21 @@ assert None not in _TYPED_FIRST and not _Loader.yaml_path_resolvers
 
 
 class _Handler(YAMLHandler):
+    def split(self, text: str) -> tuple[str, str]:
+        """What YAMLHandler.split gives (the boundary pattern's re.split), but with the
+        pattern tried only at the starts of lines that begin with ---, not at every
+        character up to the closing line (a thirteenth of a file's parse)."""
+        boundary = self.FM_BOUNDARY
+        first = boundary.search(text)
+        if first is None:
+            raise ValueError("no front matter")
+        start = first.end()
+        while (at := text.find("---", start)) >= 0:
+            if text[at - 1] == "\n" and (closing := boundary.match(text, at)):
+                return text[first.end() : at], text[closing.end() :]
+            start = at + 1
+        raise ValueError("front matter without its closing line")
+
     def load(self, fm: str, **kwargs: object) -> Any:
         data = _fast_load(fm)
         if data is not _SLOW:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from frontmatter.default_handlers import YAMLHandler
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -280,3 +281,32 @@ def test_fields_tells_no_front_matter_from_an_empty_one_and_marks_errors():
     with pytest.raises(yaml.YAMLError) as error:
         front_matter.fields("---\ntitle: ok\nquality: [1\n---\n")
     assert error.value.problem_mark.line == 3  # the closing ---: 0 is the opening one
+
+
+def boundary_split(text: str):
+    """python-frontmatter's own split of ``text``, or the ValueError it raises."""
+    try:
+        return YAMLHandler().split(text)
+    except ValueError as e:
+        return type(e)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["---", "-", "----", " ", "\t", "\n", "\n\n", "\u2028", "\x1c", "a: 1"]),
+        max_size=16,
+    ).map("".join)
+)
+@example("---\n---")
+@example("---\na: 1\n---\nbody\n---\nmore")
+@example("---\n\n---  \n\nbody")
+@example("--- \na: 1 ---\n----\n")
+def test_the_front_matter_is_split_where_python_frontmatter_splits_it(text):
+    """The publisher's split looks for the closing line only where a line starts with
+    ---; it finds what python-frontmatter's split of the whole text finds, or fails alike."""
+    try:
+        found = _HANDLER.split(text)
+    except ValueError as e:
+        found = type(e)
+    assert found == boundary_split(text)
