@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
 from feeds.feed_pages import Leads, feed_pages
 from feeds.html import Page
@@ -22,6 +23,9 @@ from feeds.listings import Row, list_pages, row
 from feeds.model import Feed, File, Rendered
 from feeds.render import Renderer, etag
 from feeds.reuse import PreviousBuild
+
+if TYPE_CHECKING:
+    from feeds.parallel import Renderers
 
 # Built files the pages load (a Content-Security-Policy allows only files of the site).
 ASSETS = {"feeds.css": "text/css", "feeds.js": "text/javascript"}
@@ -65,17 +69,22 @@ def paths(feeds: Iterable[Feed]) -> frozenset[str]:
 
 
 def render_pages(
-    feeds: Iterable[Feed], renderer: Renderer, previous: PreviousBuild | None = None
+    feeds: Iterable[Feed],
+    renderer: Renderer,
+    previous: PreviousBuild | None = None,
+    many: Renderers | None = None,
 ) -> Iterator[File]:
     """Every page of ``feeds`` rendered; a page whose key and items ``previous`` holds
-    unchanged is reused."""
+    unchanged is reused, and one that ``many`` rendered with its document is taken."""
     previous = previous or PreviousBuild()
     feeds = list(feeds)
     earlier = previous.carried.get(Leads)
     leads = Leads(paths(feeds), earlier if isinstance(earlier, Leads) else None)
     previous.carried[Leads] = leads
     for page in plan_pages(feeds, renderer, leads):
-        yield from previous.get(page.path, page.key, page.items, page.render)
+        made = many.page(page.path) if many is not None else None
+        render = page.render if made is None else made.copy
+        yield from previous.get(page.path, page.key, page.items, render)
 
 
 def assets() -> Iterator[Page]:

@@ -17,10 +17,8 @@ import hashlib
 import inspect
 import itertools
 import logging
-import multiprocessing
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -37,6 +35,7 @@ from feeds.articles import read
 from feeds.errors import Problem
 from feeds.files import Stamp
 from feeds.model import Article, Image, Provider, Related
+from feeds.processes import context, cores
 
 log = logging.getLogger(__name__)
 
@@ -167,20 +166,12 @@ def read_all(paths: Sequence[str]) -> Iterator[Article | Problem]:
     """:func:`feeds.articles.read` of each path, in order; many files are parsed on all
     the cores. Each result comes back frozen and is thawed here, where the values many
     articles repeat are shared (see :func:`thaw`)."""
-    workers = min(len(os.sched_getaffinity(0)), len(paths) // PER_WORKER)
+    workers = min(cores(), len(paths) // PER_WORKER)
     if workers < 2:
         yield from map(thaw, map(_read_one, paths), paths)
         return
-    # fork starts fastest, but forking a process with threads (the server reloads from
-    # one) can copy a lock another thread holds; forkserver forks a clean process instead.
-    context: multiprocessing.context.BaseContext
-    if threading.active_count() == 1:
-        context = multiprocessing.get_context("fork")
-    else:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
     chunks = [paths[k : k + FILES_PER_TASK] for k in range(0, len(paths), FILES_PER_TASK)]
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context()) as pool:
         for chunk, results in zip(chunks, pool.map(_read_chunk, chunks), strict=True):
             yield from map(thaw, results, chunk)
 

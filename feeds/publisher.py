@@ -21,6 +21,7 @@ from feeds.errors import FeedsError, Problem
 from feeds.files import Finder, file_stamp, find, path_order
 from feeds.model import FORMAT_NAMES, Article, Feed, File
 from feeds.pages import plan_pages, render_pages
+from feeds.parallel import renderers
 from feeds.parsecache import ArticleCache, Track
 from feeds.render import Renderer
 from feeds.reuse import Done, LazyFiles, PreviousBuild
@@ -100,9 +101,11 @@ class Publisher:
         files: Mapping[str, File]
         if keep:
             previous = self._previous
-            previous.start(config, Store.of(config) if self.stored else None)
-            rendered = [*previous.render_feeds(renderer, feeds)]
-            rendered += render_pages(feeds, renderer, previous)
+            store = Store.of(config) if self.stored else None
+            previous.start(config, store)
+            with renderers(config, store, feeds) as many:
+                rendered = [*previous.render_feeds(renderer, feeds, many)]
+                rendered += render_pages(feeds, renderer, previous, many)
             files = MappingProxyType(
                 {r.path: previous.keep(r) for r in sorted(rendered, key=_path)}
             )

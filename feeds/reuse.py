@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import marshal
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from feeds.config import Config
 from feeds.html import Page
@@ -18,6 +19,11 @@ from feeds.model import Article, Document, Feed, File, Rendered
 from feeds.parsecache import freeze
 from feeds.render import Renderer
 from feeds.store import Store
+
+if TYPE_CHECKING:
+    from feeds.parallel import Renderers
+
+LEAST = 200  # documents to render for other processes to render them (see feeds.parallel)
 
 
 @dataclass(frozen=True)
@@ -73,24 +79,32 @@ class PreviousBuild:
         """``file``, kept in the store if there is one."""
         return self._store.put(file) if self._store else file
 
-    def render_feeds(self, renderer: Renderer, feeds: Iterable[Feed]) -> Iterator[File]:
+    def render_feeds(
+        self, renderer: Renderer, feeds: Iterable[Feed], many: Renderers | None = None
+    ) -> Iterator[File]:
         """Every document of ``feeds`` in every format, the unchanged ones' files reused.
-        Oldest first, like :class:`LazyFiles` and for the same reason."""
+        Oldest first, like :class:`LazyFiles` and for the same reason. The others are
+        rendered by ``many`` where there are enough of them (with their pages)."""
         docs = sorted(renderer.documents(feeds), key=_oldest)
         # Looked up once: a fingerprint and a look at the stored files each.
         found = [(doc, self._reusable(doc.path, doc_key(doc), doc.items)) for doc in docs]
-        renderer.plan(doc for doc, done in found if done is None)
+        fresh = [doc for doc, done in found if done is None]
+        rendered: Iterator[Sequence[File]]
+        if many is not None and len(fresh) >= LEAST:
+            rendered = many.documents(fresh)
+        else:
+            renderer.plan(fresh)
+            rendered = map(renderer.render_list, fresh)
         for doc, done in found:
-            yield from self._take(
-                doc.path, doc_key(doc), doc.items, done, renderer.render_list, doc
-            )
+            files = next(rendered) if done is None else []
+            yield from self._take(doc.path, doc_key(doc), doc.items, done, list, files)
 
     def get(
         self,
         path: str,
         key: object,
         items: tuple[Article, ...],
-        render: Callable[..., list[Rendered]],
+        render: Callable[..., Iterable[File]],
         *args: object,
     ) -> list[File]:
         """The files of ``path`` from the previous build if it had the same key and items,
@@ -103,7 +117,7 @@ class PreviousBuild:
         key: object,
         items: tuple[Article, ...],
         done: Done | None,
-        render: Callable[..., list[Rendered]],
+        render: Callable[..., Iterable[File]],
         *args: object,
     ) -> list[File]:
         """The files of ``done`` (what :meth:`_reusable` found), else ``render(*args)``."""

@@ -1,0 +1,46 @@
+"""Rendering on every core (feeds.parallel): a build whose documents are rendered by worker
+processes exports the very files one process renders, and keeps what the next build needs
+to reuse them."""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+
+from feeds import parallel, reuse
+
+from .test_handover import exported
+
+
+def test_worker_processes_export_what_one_process_does(corpus_site, corpus, runner, monkeypatch):
+    # Five items a document: many documents, with archive pages, for a few hundred articles.
+    corpus_site.configure(articles={"folder": str(corpus)}, feeds={"items": 5})
+    monkeypatch.setattr(reuse, "LEAST", 10**9)  # every document rendered here
+    assert runner("build").exit_code == 0
+    alone = exported(corpus_site)
+
+    sent: list[int] = []
+    documents = parallel.Renderers.documents
+
+    def counted(self, docs):
+        sent.append(len(docs))
+        return documents(self, docs)
+
+    monkeypatch.setattr(parallel.Renderers, "documents", counted)
+    monkeypatch.setattr(parallel, "cores", lambda: 2)  # whatever the cores here
+    monkeypatch.setattr(parallel, "ITEMS_PER_TASK", 40)  # many tasks for each worker
+    monkeypatch.setattr(reuse, "LEAST", 1)
+    # Forked, and started by a forkserver as in a server, whose threads rule out a fork.
+    for start in ("fork", "forkserver"):
+        shutil.rmtree(corpus_site.output)
+        sent.clear()
+        monkeypatch.setattr(parallel, "context", lambda s=start: multiprocessing.get_context(s))
+        result = runner("build")
+        assert result.exit_code == 0, result.output
+        assert sent and sent[0] > 10
+        assert exported(corpus_site) == alone, start
+
+    # What the workers kept is what the next build finds: nothing to write again.
+    again = runner("build")
+    assert again.exit_code == 0, again.output
+    assert " 0 files written" in again.output
