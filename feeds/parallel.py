@@ -1,20 +1,21 @@
 """Rendering on every core: the documents a build renders (and their pages) handed to
 worker processes, which keep each file in the store and send back only its name.
 
-A worker is sent runs of neighbouring documents (oldest first, as one process renders
-them: an article's documents lie near each other, and its entry is made once per run)
-with just the articles they hold, frozen as the parse workers send theirs. Nothing is
-shared by forking after the parse: at a million articles a copy of the pages each worker
-touched would not fit. Used by :class:`feeds.reuse.PreviousBuild` and
-:func:`feeds.pages.render_pages` through :class:`Renderers`; they render in this process
-when it is not given, and so does it for a few documents.
+The documents, oldest first as one process renders them, are cut in one lane of
+neighbours per core, so that an article's documents mostly lie in one lane. Each lane has
+a worker process of its own, sent its documents a run at a time with the articles they
+hold that it was not sent yet (frozen, as the parse workers send theirs); it keeps an
+article, and its entry, until its last document in the lane. Nothing is shared by forking
+after the parse: at a million articles a copy of the pages each worker touched would not
+fit. Used by :class:`feeds.reuse.PreviousBuild` and :func:`feeds.pages.render_pages`
+through :class:`Renderers`; they render in this process when it is not given, and so do
+they for a few documents.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,59 +29,81 @@ from feeds.render import Renderer
 from feeds.store import Store, Stored
 
 ITEMS_PER_TASK = 4000  # items of the documents sent to a worker at once
-TASKS_PER_WORKER = 2  # tasks sent ahead of the results taken: a bound on memory
+TASKS_AHEAD = 2  # tasks a worker is sent ahead of its results: a bound on memory
 
-# A document for a worker: feed spec, index of the feed's newest article, indices of its
-# items, path, links, archive, the feed's number of items (for its page).
+# A document for a worker: feed spec, number of the feed's newest article, numbers of its
+# items, path, links, archive, the feed's count of items (for its page).
 _Job = tuple
+# A task: the articles new to the worker (number, frozen, documents of the lane that hold
+# it), the jobs, and the numbers of the articles the lane no longer needs after them.
+_Task = tuple[list[tuple[int, tuple, int]], list[_Job], list[int]]
 
 
 class Renderers:
-    """Worker processes that render documents and their pages into ``store``: started at
-    the first batch of documents given (see :data:`feeds.reuse.LEAST`), stopped by
-    :meth:`close`."""
+    """Worker processes that render documents and their pages into ``store``, one per
+    lane of each batch of documents (see :data:`feeds.reuse.LEAST`)."""
 
     def __init__(self, config: Config, store: Store, feeds: Iterable[str]):
         self._config = config
         self._store = store
         self._feeds = frozenset(feeds)  # every feed's path: where a page's links lead
-        self._pool: ProcessPoolExecutor | None = None
+        self._workers: list[ProcessPoolExecutor] = []
         self._pages: dict[str, list[File]] = {}  # rendered pages not taken yet, by path
 
     def documents(self, docs: Sequence[Document]) -> Iterator[list[File]]:
         """The files of each of ``docs``, in order; their pages are kept for :meth:`page`."""
-        pending: deque[tuple[list[Document], Future]] = deque()
-        tasks = _tasks(docs)
-        pool = self._start()
-        while True:
-            while len(pending) < TASKS_PER_WORKER * cores() and (task := next(tasks, None)):
+        lanes = _lanes(docs, cores())
+        workers = self._start(len(lanes))
+        tasks = [_tasks(lane) for lane in lanes]
+        sent: list[list[tuple[list[Document], Future]]] = [[] for _ in lanes]
+        waiting: dict[Future, int] = {}
+
+        def send(k: int) -> None:
+            while sum(1 for f in waiting.values() if f == k) < TASKS_AHEAD:
+                task = next(tasks[k], None)
+                if task is None:
+                    return
                 run, payload = task
-                pending.append((run, pool.submit(_render, *payload)))
-            if not pending:
-                return
-            run, future = pending.popleft()
-            for doc, (files, page) in zip(run, future.result(), strict=True):
-                self._pages[f"{doc.path}.html"] = [self._stored(*page)]
-                yield [self._stored(*f) for f in files]
+                future = workers[k].submit(_render, *payload)
+                sent[k].append((run, future))
+                waiting[future] = k
+
+        for k in range(len(lanes)):
+            send(k)
+        while waiting:
+            done, _ = wait(waiting, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()  # a worker's error, at once
+                send(waiting.pop(future))
+        for lane in sent:
+            for run, future in lane:
+                for doc, (files, page) in zip(run, future.result(), strict=True):
+                    self._pages[f"{doc.path}.html"] = [self._stored(*page)]
+                    yield [self._stored(*f) for f in files]
 
     def page(self, path: str) -> list[File] | None:
         """The files of the page at ``path`` if a worker rendered it (once)."""
         return self._pages.pop(path, None)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+        for worker in self._workers:
+            worker.shutdown(cancel_futures=True)
+        self._workers = []
 
-    def _start(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                cores(),
+    def _start(self, count: int) -> list[ProcessPoolExecutor]:
+        """``count`` worker processes, each for one lane (of this batch only: a worker
+        keeps a lane's articles)."""
+        self.close()
+        self._workers = [
+            ProcessPoolExecutor(
+                1,
                 mp_context=context(),
                 initializer=_start_worker,
                 initargs=(self._config, self._store.folder, self._feeds),
             )
-        return self._pool
+            for _ in range(count)
+        ]
+        return self._workers
 
     def _stored(self, path: str, media_type: str, etag: str) -> Stored:
         return Stored(path, media_type, etag, self._store)
@@ -102,77 +125,118 @@ def renderers(
         pool.close()
 
 
-def _tasks(docs: Sequence[Document]) -> Iterator[tuple[list[Document], tuple]]:
-    """Runs of ``docs`` of about :data:`ITEMS_PER_TASK` items, each with what a worker
-    needs to render it: the articles its documents hold, frozen, and a job per document."""
+def _lanes(docs: Sequence[Document], count: int) -> list[Sequence[Document]]:
+    """``docs`` cut in ``count`` runs of neighbours with about as many items each."""
+    total = sum(len(doc.items) + 1 for doc in docs)
+    lanes: list[Sequence[Document]] = []
+    start = items = 0
+    for k, doc in enumerate(docs):
+        items += len(doc.items) + 1
+        if items >= total * (len(lanes) + 1) / count and len(lanes) < count - 1:
+            lanes.append(docs[start : k + 1])
+            start = k + 1
+    lanes.append(docs[start:])
+    return [lane for lane in lanes if lane]
+
+
+def _tasks(lane: Sequence[Document]) -> Iterator[tuple[list[Document], _Task]]:
+    """The lane in runs of about :data:`ITEMS_PER_TASK` items, each with its task."""
+    runs = list(_runs(lane))
+    sender = _Sender(runs)
+    for r, run in enumerate(runs):
+        yield run, sender.task(r, run)
+
+
+class _Sender:
+    """What a lane's worker was sent: each article's number in the lane, the documents
+    that hold it as an item (its entry's uses) and the run after which it is not needed
+    (its feed's newest article is needed too, for the feed's date)."""
+
+    def __init__(self, runs: list[list[Document]]):
+        self._numbers: dict[int, int] = {}
+        self._uses: dict[int, int] = {}
+        self._last: dict[int, int] = {}
+        for r, run in enumerate(runs):
+            for doc in run:
+                self._last[id(doc.feed.items[0])] = r
+                for article in doc.items:
+                    self._uses[id(article)] = self._uses.get(id(article), 0) + 1
+                    self._last[id(article)] = r
+
+    def task(self, r: int, run: list[Document]) -> _Task:
+        new: list[tuple[int, tuple, int]] = []
+        gone: set[int] = set()
+
+        def number(article: Article) -> int:
+            found = self._numbers.get(id(article))
+            if found is None:
+                found = self._numbers[id(article)] = len(self._numbers)
+                new.append((found, freeze(article), self._uses.get(id(article), 0)))
+            if self._last[id(article)] == r:
+                gone.add(found)
+            return found
+
+        jobs = [
+            (
+                doc.feed.spec,
+                number(doc.feed.items[0]),
+                tuple(map(number, doc.items)),
+                doc.path,
+                doc.links,
+                doc.archive,
+                len(doc.feed.items),
+            )
+            for doc in run
+        ]
+        return new, jobs, sorted(gone)
+
+
+def _runs(lane: Sequence[Document]) -> Iterator[list[Document]]:
     run: list[Document] = []
     items = 0
-    for doc in docs:
+    for doc in lane:
         run.append(doc)
         items += len(doc.items) + 1
         if items >= ITEMS_PER_TASK:
-            yield run, _payload(run)
+            yield run
             run, items = [], 0
     if run:
-        yield run, _payload(run)
-
-
-def _payload(run: list[Document]) -> tuple[list[tuple], list[_Job]]:
-    index: dict[int, int] = {}
-    frozen: list[tuple] = []
-
-    def number(article: Article) -> int:
-        found = index.get(id(article))
-        if found is None:
-            found = index[id(article)] = len(frozen)
-            frozen.append(freeze(article))
-        return found
-
-    jobs = [
-        (
-            doc.feed.spec,
-            number(doc.feed.items[0]),
-            tuple(map(number, doc.items)),
-            doc.path,
-            doc.links,
-            doc.archive,
-            len(doc.feed.items),
-        )
-        for doc in run
-    ]
-    return frozen, jobs
+        yield run
 
 
 # In a worker process ---------------------------------------------------------------------
 
-_worker: tuple[Renderer, Store, frozenset[str]] | None = None
+_worker: tuple[Renderer, Store, frozenset[str], dict[int, Article]] | None = None
 
 
 def _start_worker(config: Config, store: Path, feeds: frozenset[str]) -> None:
     global _worker
-    _worker = (Renderer(config), Store(store), feeds)
+    _worker = (Renderer(config), Store(store), feeds, {})
 
 
-def _render(frozen: list[tuple], jobs: list[_Job]) -> list[tuple[list[tuple], tuple]]:
+def _render(
+    new: list[tuple[int, tuple, int]], jobs: list[_Job], gone: list[int]
+) -> list[tuple[list[tuple], tuple]]:
     """Each document's files and its page's, kept in the store: (path, media type, ETag)."""
     assert _worker is not None
-    renderer, store, feeds = _worker
-    articles = [thaw(f) for f in frozen]
-    docs = []
-    for spec, newest, items, path, links, archive, stories in jobs:
-        # All a document needs of its feed: the spec, and for the newest page its date.
-        feed = Feed(spec, (articles[newest],))
-        docs.append(
-            (Document(feed, tuple(articles[n] for n in items), path, links, archive), stories)
-        )
-    renderer.plan(doc for doc, _ in docs)
+    renderer, store, feeds, articles = _worker
+    for number, frozen, uses in new:
+        article = thaw(frozen)
+        assert isinstance(article, Article)
+        articles[number] = article
+        renderer.expect(article, uses)
     leads = Leads(feeds)
     common = common_context(renderer)
     done = []
-    for doc, stories in docs:
+    for spec, newest, items, path, links, archive, stories in jobs:
+        # All a document needs of its feed: the spec, and for the newest page its date.
+        feed = Feed(spec, (articles[newest],))
+        doc = Document(feed, tuple(articles[n] for n in items), path, links, archive)
         files = [store.put(r) for r in renderer.render_list(doc)]
         page = store.put(feed_page(doc, stories, leads, common).make())
         done.append(([_name(f) for f in files], _name(page)))
+    for number in gone:
+        del articles[number]
     return done
 
 

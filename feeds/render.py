@@ -135,6 +135,11 @@ class Renderer:
             for article in doc.items:
                 self._uses[id(article)] = self._uses.get(id(article), 0) + 1
 
+    def expect(self, article: Article, uses: int) -> None:
+        """What :meth:`plan` counts, for one article: the documents left that hold it."""
+        if uses:
+            self._uses[id(article)] = uses
+
     def render_list(self, doc: Document) -> list[Rendered]:
         """``doc`` in every format; then the entries it was the last to hold are let go."""
         files = list(self.render(doc))
