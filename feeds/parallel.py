@@ -154,6 +154,7 @@ class _Sender:
 
     def __init__(self, runs: list[list[Document]]):
         self._numbers: dict[int, int] = {}
+        self._count = 0  # articles numbered
         self._uses: dict[int, int] = {}
         self._last: dict[int, int] = {}
         for r, run in enumerate(runs):
@@ -165,15 +166,17 @@ class _Sender:
 
     def task(self, r: int, run: list[Document]) -> _Task:
         new: list[tuple[int, tuple, int]] = []
-        gone: set[int] = set()
+        gone: dict[int, int] = {}  # the number of each article not needed after this run
 
         def number(article: Article) -> int:
-            found = self._numbers.get(id(article))
+            key = id(article)
+            found = self._numbers.get(key)
             if found is None:
-                found = self._numbers[id(article)] = len(self._numbers)
-                new.append((found, freeze(article), self._uses.get(id(article), 0)))
-            if self._last[id(article)] == r:
-                gone.add(found)
+                found = self._numbers[key] = self._count
+                self._count += 1
+                new.append((found, freeze(article), self._uses.pop(key, 0)))
+            if self._last[key] == r:
+                gone[key] = found
             return found
 
         jobs = [
@@ -188,7 +191,9 @@ class _Sender:
             )
             for doc in run
         ]
-        return new, jobs, sorted(gone)
+        for key in gone:  # not needed again: forgotten here too
+            del self._last[key], self._numbers[key]
+        return new, jobs, sorted(gone.values())
 
 
 def _runs(lane: Sequence[Document]) -> Iterator[list[Document]]:
