@@ -97,7 +97,7 @@ class Renderers:
         self._workers = [
             ProcessPoolExecutor(
                 1,
-                mp_context=context(),
+                mp_context=context(grown=True),
                 initializer=_start_worker,
                 initargs=(self._config, self._store.folder, self._feeds),
             )

@@ -18,11 +18,13 @@ def cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def context() -> multiprocessing.context.BaseContext:
+def context(grown: bool = False) -> multiprocessing.context.BaseContext:
     """How worker processes start: fork starts fastest, but forking a process with threads
-    (the server builds in one) can copy a lock another thread holds; forkserver forks a
-    clean process instead."""
-    if threading.active_count() == 1:
+    (the server builds in one) can copy a lock another thread holds, and one that has
+    ``grown`` (the render workers start after the parse) would have each worker share all
+    its memory, to be copied page by page as either writes, and counted in full in each
+    worker's resident size; forkserver forks a small clean process instead."""
+    if threading.active_count() == 1 and not grown:
         return multiprocessing.get_context("fork")
     forkserver = multiprocessing.get_context("forkserver")
     forkserver.set_forkserver_preload(_WORKS)
