@@ -41,7 +41,7 @@ _Task = tuple[list[tuple[int, tuple, int]], list[_Job], list[int]]
 
 class Renderers:
     """Worker processes that render documents and their pages into ``store``, one per
-    lane of each batch of documents (see :data:`feeds.reuse.LEAST`)."""
+    lane of each batch of documents (of :data:`feeds.reuse.LEAST` items or more)."""
 
     def __init__(self, config: Config, store: Store, feeds: Iterable[str]):
         self._config = config

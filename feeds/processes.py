@@ -9,8 +9,8 @@ import threading
 from multiprocessing.reduction import ForkingPickler
 from types import MappingProxyType
 
-# Modules a worker started by the forkserver has imported already: those it runs.
-_WORKS = ["feeds.parsecache", "feeds.parallel"]
+# Modules a worker started by the forkserver has imported already: what it runs.
+_WORKS = ["feeds.parsecache"]
 
 
 def cores() -> int:
@@ -19,12 +19,16 @@ def cores() -> int:
 
 
 def context(grown: bool = False) -> multiprocessing.context.BaseContext:
-    """How worker processes start: fork starts fastest, but forking a process with threads
-    (the server builds in one) can copy a lock another thread holds, and one that has
-    ``grown`` (the render workers start after the parse) would have each worker share all
-    its memory, to be copied page by page as either writes, and counted in full in each
-    worker's resident size; forkserver forks a small clean process instead."""
-    if threading.active_count() == 1 and not grown:
+    """How worker processes start. Forked, they start fastest; but forking a process with
+    threads (the server builds in one) can copy a lock another thread holds, and there the
+    forkserver forks a clean process instead. Workers that start after this process has
+    ``grown`` (the render's, after the parse) are spawned: forked, each would share all
+    its memory, copied page by page as either writes and counted in full in each one's
+    resident size; and as this process's own children (not the forkserver's) their CPU
+    time is counted in its own, where ``time`` looks."""
+    if grown:
+        return multiprocessing.get_context("spawn")
+    if threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     forkserver = multiprocessing.get_context("forkserver")
     forkserver.set_forkserver_preload(_WORKS)
