@@ -44,5 +44,6 @@ def _read_only(mapping: dict) -> MappingProxyType:
 
 
 # A config holds read-only mappings (per-topic thresholds), which pickle cannot send to a
-# process the forkserver starts; multiprocessing's own pickler now can.
+# worker not forked from this process (spawned, or forked by the forkserver);
+# multiprocessing's own pickler now can.
 ForkingPickler.register(MappingProxyType, _mapping_proxy)
