@@ -59,7 +59,7 @@ class Renderers:
         waiting: dict[Future, int] = {}
 
         def send(k: int) -> None:
-            while sum(1 for f in waiting.values() if f == k) < TASKS_AHEAD:
+            while list(waiting.values()).count(k) < TASKS_AHEAD:
                 task = next(tasks[k], None)
                 if task is None:
                     return
@@ -125,23 +125,14 @@ def renderers(
         pool.close()
 
 
-def _lanes(docs: Sequence[Document], count: int) -> list[Sequence[Document]]:
-    """``docs`` cut in ``count`` runs of neighbours with about as many items each."""
-    total = sum(len(doc.items) + 1 for doc in docs)
-    lanes: list[Sequence[Document]] = []
-    start = items = 0
-    for k, doc in enumerate(docs):
-        items += len(doc.items) + 1
-        if items >= total * (len(lanes) + 1) / count and len(lanes) < count - 1:
-            lanes.append(docs[start : k + 1])
-            start = k + 1
-    lanes.append(docs[start:])
-    return [lane for lane in lanes if lane]
+def _lanes(docs: Sequence[Document], count: int) -> list[list[Document]]:
+    """``docs`` cut in at most ``count`` runs of neighbours with about as many items each."""
+    return list(_runs(docs, sum(map(_weight, docs)) / count))
 
 
-def _tasks(lane: Sequence[Document]) -> Iterator[tuple[list[Document], _Task]]:
+def _tasks(lane: list[Document]) -> Iterator[tuple[list[Document], _Task]]:
     """The lane in runs of about :data:`ITEMS_PER_TASK` items, each with its task."""
-    runs = list(_runs(lane))
+    runs = list(_runs(lane, ITEMS_PER_TASK))
     sender = _Sender(runs)
     for r, run in enumerate(runs):
         yield run, sender.task(r, run)
@@ -196,17 +187,22 @@ class _Sender:
         return new, jobs, sorted(gone.values())
 
 
-def _runs(lane: Sequence[Document]) -> Iterator[list[Document]]:
+def _runs(docs: Sequence[Document], size: float) -> Iterator[list[Document]]:
+    """``docs`` cut in runs of neighbours, each closed once it holds ``size`` items."""
     run: list[Document] = []
     items = 0
-    for doc in lane:
+    for doc in docs:
         run.append(doc)
-        items += len(doc.items) + 1
-        if items >= ITEMS_PER_TASK:
+        items += _weight(doc)
+        if items >= size:
             yield run
             run, items = [], 0
     if run:
         yield run
+
+
+def _weight(doc: Document) -> int:
+    return len(doc.items) + 1  # a document without items is work too
 
 
 # In a worker process ---------------------------------------------------------------------
