@@ -373,7 +373,12 @@ def test_feeds_serve_stops_cleanly_on_sigterm_and_sigint(site, tmp_path, sig):
     site.write("first.md", article(n=1, title=FIRST))
     port = free_port()
     with serving(site.config_path, port, tmp_path / "serve.log"):
-        main, worker = _server_and_worker(port)
+        [main] = [
+            pid
+            for pid in _children(os.getpid())
+            if f"{port}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        [worker] = _children(main)  # granian's worker process
 
         os.kill(main, sig)
 
@@ -392,7 +397,12 @@ def test_a_worker_does_not_outlive_a_killed_server(site, tmp_path):
     site.write("first.md", article(n=1, title=FIRST))
     port = free_port()
     with serving(site.config_path, port, tmp_path / "serve.log"):
-        main, worker = _server_and_worker(port)
+        [main] = [
+            pid
+            for pid in _children(os.getpid())
+            if f"{port}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        [worker] = _children(main)  # granian's worker process
 
         os.kill(main, signal.SIGKILL)
 
@@ -400,17 +410,6 @@ def test_a_worker_does_not_outlive_a_killed_server(site, tmp_path):
         while _running(worker) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not _running(worker)
-
-
-def _server_and_worker(port: int) -> tuple[int, int]:
-    """The process ids of the `feeds serve` this test started on ``port`` and of its worker."""
-    [main] = [
-        pid
-        for pid in _children(os.getpid())
-        if f"{port}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
-    [worker] = _children(main)  # granian's worker process
-    return main, worker
 
 
 def _running(pid: int) -> bool:
