@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import difflib
 import json
 import logging
-import os
 import signal
 import socket
 import sys
@@ -303,31 +301,14 @@ def serve(publisher: Publisher, host: str, port: int, threads: int) -> None:
     # the feeds itself, in the background (it answers 503 meanwhile), and so does a worker
     # respawned after a crash; this process holds none.
     multiprocessing.set_start_method("fork", force=True)
-    loader = partial(_app, publisher.config_path, os.getpid())
-    server.serve(target_loader=loader, wrap_loader=False)
+    server.serve(target_loader=partial(_app, publisher.config_path), wrap_loader=False)
 
 
-def _app(config_path: Path, server: int) -> Callable:
-    """The WSGI app of a worker process of ``server`` (a process id)."""
+def _app(config_path: Path) -> Callable:
+    """The WSGI app of a worker process."""
     from feeds.web import create_app
 
-    _end_with(server)
     return create_app(config_path, background=True)
-
-
-def _end_with(server: int) -> None:
-    """Have the kernel send this worker SIGTERM when ``server``, its parent, ends without
-    stopping it (SIGKILL, a crash): else the worker lives on, an orphan, until someone
-    finds it. granian starts its workers from its main thread, which lives as long as the
-    server (the signal comes when the thread that forked the worker ends). Linux only."""
-    if sys.platform != "linux":
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM) == 0 and os.getppid() != server:
-        os.kill(os.getpid(), signal.SIGTERM)  # it ended before the request was made
-
-
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def _not_the_thread_count_warning(record: logging.LogRecord) -> bool:

@@ -392,35 +392,6 @@ def test_feeds_serve_stops_cleanly_on_sigterm_and_sigint(site, tmp_path, sig):
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
 
 
-def test_a_worker_does_not_outlive_a_killed_server(site, tmp_path):
-    """SIGKILL gives the server no time to stop its worker; the kernel then tells it."""
-    site.write("first.md", article(n=1, title=FIRST))
-    port = free_port()
-    with serving(site.config_path, port, tmp_path / "serve.log"):
-        [main] = [
-            pid
-            for pid in _children(os.getpid())
-            if f"{port}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
-        ]
-        [worker] = _children(main)  # granian's worker process
-
-        os.kill(main, signal.SIGKILL)
-
-        deadline = time.monotonic() + 30
-        while _running(worker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _running(worker)
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` still runs (not ended, nor ended and waiting to be reaped)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ("Z", "X")
-
-
 def test_nothing_below_web_and_cli_imports_flask_or_click():
     """The core, the live state and the fast path run without the web framework or the CLI."""
     below = ["feeds.live", "feeds.fastpath", "feeds.rebuild", "feeds.websub", "feeds.export"]
