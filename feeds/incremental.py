@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from pathlib import Path
 
-from feeds import buildstate, parsecache
+from feeds import buildstate, parsecache, processes
 from feeds.buildstate import BuildState, FeedItems, Head, head_of, moment
 from feeds.config import Config
 from feeds.errors import OutputError, Problem
@@ -68,18 +68,20 @@ class Outcome:
 def build(config: Config, folder: Path) -> Outcome | None:
     """Build incrementally and export into ``folder``, or None where it cannot (see the
     module's docstring) and nothing was written. Raises FeedsError like a whole build."""
-    state = buildstate.load(config)
-    if state is None or state.folder != str(folder.resolve()):
-        return None
-    if inodes(folder, state.exported) != state.inodes:
-        log.info("the export folder changed since the last build: a whole build")
-        return None
-    store = Store.of(config)
-    kept = store.load(config, check=False)
-    if kept is None:
-        return None
     finder = Finder(config.articles_folder, config.articles.patterns)
-    found, skipped = finder.scan()
+    # The files are looked at (100,000 stats) on another core while the state is read.
+    with processes.aside(finder.scan) as scanning:
+        state = buildstate.load(config)
+        if state is None or state.folder != str(folder.resolve()):
+            return None
+        if inodes(folder, state.exported) != state.inodes:
+            log.info("the export folder changed since the last build: a whole build")
+            return None
+        store = Store.of(config)
+        kept = store.load(config, check=False)
+        if kept is None:
+            return None
+        found, skipped = scanning.result()
     try:
         changed, gone = found.changes(state.scan)
     except OSError as e:

@@ -1,13 +1,19 @@
 """Worker processes for the work a build spreads over the cores: parsing article files
-(:mod:`feeds.parsecache`) and rendering documents (:mod:`feeds.parallel`)."""
+(:mod:`feeds.parsecache`), rendering documents (:mod:`feeds.parallel`), and one piece of
+work done :func:`aside` while this process goes on."""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from types import MappingProxyType
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 # Modules a worker started by the forkserver has imported already: what it runs.
 _WORKS = ["feeds.parsecache"]
@@ -33,6 +39,55 @@ def context(grown: bool = False) -> multiprocessing.context.BaseContext:
     forkserver = multiprocessing.get_context("forkserver")
     forkserver.set_forkserver_preload(_WORKS)
     return forkserver
+
+
+class aside(Generic[T]):  # lower case: called as a function that starts work
+    """``work()`` done in a forked child while this process goes on; :meth:`result` waits
+    for its value. Where forking is not safe (this process has threads) or the work failed
+    there, it is done here when the result is asked for, and raises here what it raises.
+    Used as a context manager, a child whose result was not asked for is ended on leaving."""
+
+    def __init__(self, work: Callable[[], T]):
+        self.work = work
+        self.child: multiprocessing.process.BaseProcess | None = None
+        if threading.active_count() == 1 and cores() > 1:
+            fork = multiprocessing.get_context("fork")
+            self.answer, sending = fork.Pipe(duplex=False)
+            self.child = fork.Process(target=_answer, args=(work, sending), daemon=True)
+            self.child.start()
+            sending.close()
+
+    def result(self) -> T:
+        if self.child is None:
+            return self.work()
+        try:
+            done = self.answer.recv()
+        except (EOFError, OSError):  # the child died
+            done = None
+        finally:
+            self._end()
+        return self.work() if done is None else done[0]
+
+    def _end(self) -> None:
+        if self.child is not None:
+            self.answer.close()
+            self.child.kill()  # it has answered, or is not to
+            self.child.join()
+            self.child = None
+
+    def __enter__(self) -> aside[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._end()
+
+
+def _answer(work: Callable[[], object], answer: Connection) -> None:
+    try:
+        done: tuple[object] | None = (work(),)
+    except Exception:  # done again by the parent, which reports it
+        done = None
+    answer.send(done)
 
 
 def _mapping_proxy(proxy: MappingProxyType) -> tuple:
