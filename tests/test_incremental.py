@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,6 +102,27 @@ def test_adds_deletes_renames_and_moves_give_what_a_build_from_scratch_gives(
 
     assert 0 < done < total
     assert (exported(built), lines) == scratch_build(built, runner, tmp_path)
+
+
+def test_a_new_build_process_after_changes_gives_what_a_build_from_scratch_gives(
+    built, runner, tmp_path
+):
+    # A process of its own, as an operator runs it: the files are looked at in a forked
+    # child there (a test process may have threads, and then looks at them itself).
+    built.write("new.md", story(1, title="A new one", webUrl="https://x.example/new"))
+    built.write("05.md", story(5, title="Edited since the last build"))
+    (built.articles / "03.md").unlink()
+
+    run = subprocess.run(
+        [sys.executable, "-m", "feeds", "--verbose", "--config", str(built.config_path), "build"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert "rendered " in run.stderr and "a whole build" not in run.stderr
+    assert exported(built) == scratch_build(built, runner, tmp_path)[0]
 
 
 def test_a_broken_article_is_named_and_skipped(built, runner, caplog, tmp_path):
