@@ -34,7 +34,7 @@ def context(grown: bool = False) -> multiprocessing.context.BaseContext:
     time is counted in its own, where ``time`` looks."""
     if grown:
         return multiprocessing.get_context("spawn")
-    if threading.active_count() == 1:
+    if _forkable():
         return multiprocessing.get_context("fork")
     forkserver = multiprocessing.get_context("forkserver")
     forkserver.set_forkserver_preload(_WORKS)
@@ -50,7 +50,7 @@ class aside(Generic[T]):  # lower case: called as a function that starts work
     def __init__(self, work: Callable[[], T]):
         self.work = work
         self.child: multiprocessing.process.BaseProcess | None = None
-        if threading.active_count() == 1 and cores() > 1:
+        if _forkable() and cores() > 1:
             fork = multiprocessing.get_context("fork")
             self.answer, sending = fork.Pipe(duplex=False)
             self.child = fork.Process(target=_answer, args=(work, sending), daemon=True)
@@ -88,6 +88,11 @@ def _answer(work: Callable[[], object], answer: Connection) -> None:
     except Exception:  # done again by the parent, which reports it
         done = None
     answer.send(done)
+
+
+def _forkable() -> bool:
+    """Whether forking this process is safe: a fork copies a lock another thread holds."""
+    return threading.active_count() == 1
 
 
 def _mapping_proxy(proxy: MappingProxyType) -> tuple:

@@ -13,11 +13,6 @@ import pytest
 from feeds import processes
 from feeds.errors import ArticleError
 
-
-def _pid_and_args(*args: object) -> tuple[int, tuple]:
-    return os.getpid(), args
-
-
 # In a process of its own: other tests leave threads running here (an app's watcher, until
 # it is collected), and with threads the work is done in this process.
 _ASIDE = """
@@ -56,8 +51,8 @@ def test_with_threads_running_the_work_is_done_here() -> None:
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        with processes.aside(lambda: _pid_and_args()) as pending:
-            pid, _ = pending.result()
+        with processes.aside(os.getpid) as pending:
+            pid = pending.result()
     finally:
         stop.set()
         other.join()
