@@ -66,8 +66,11 @@ def test_readers_get_whole_feeds_and_new_articles_in_time_while_articles_change(
     r = json.loads(figures.read_text())
     assert r["errors"] == 0, r["samples"]
     assert not any(status.startswith("5") for status in r["statuses"])
-    assert r["statuses"].get("200", 0) > 100 and r["statuses"].get("304", 0) > 50
-    assert r["requests"] > 300
+    # Both answers are exercised, in shares that do not depend on the machine's speed: half
+    # of the requests are conditional, and an ETag lasts until the next change of its feed.
+    assert r["requests"] >= 100
+    assert r["statuses"].get("200", 0) >= 0.3 * r["requests"]
+    assert r["statuses"].get("304", 0) >= 0.05 * r["requests"]
     assert r["changes"].get("added", 0) >= 5 and r["changes"].get("deleted", 0) >= 1
     assert 0 < r["appear_max_s"] <= RELOAD_INTERVAL + MARGIN
     assert r["leave_max_s"] <= RELOAD_INTERVAL + MARGIN
