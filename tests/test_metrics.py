@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -15,7 +16,10 @@ from .conftest import THIRD, article
 
 def scrape(client) -> dict[tuple[str, tuple], float]:
     """(sample name, sorted labels) → value, as a Prometheus server would read them."""
-    response = client.get("/metrics")
+    return parse(client.get("/metrics"))
+
+
+def parse(response) -> dict[tuple[str, tuple], float]:
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
     return {
@@ -23,6 +27,9 @@ def scrape(client) -> dict[tuple[str, tuple], float]:
         for family in text_string_to_metric_families(response.get_data(as_text=True))
         for s in family.samples
     }
+
+
+SENT = "feeds_http_response_body_bytes_total"
 
 
 def requests(metrics: dict, status: str, kind: str) -> float:
@@ -54,7 +61,7 @@ def test_requests_are_counted_by_status_and_kind_replayed_or_not(client):
     assert requests(metrics, "2xx", "page") == 1
     assert requests(metrics, "2xx", "opml") == 1
     assert requests(metrics, "2xx", "other") == 1  # /healthz; this scrape is not counted yet
-    assert metrics[("feeds_http_response_body_bytes_total", ())] == sent
+    assert metrics[(SENT, ())] == sent
 
 
 def test_loads_and_the_state_of_the_feeds_are_reported(site):
@@ -84,6 +91,33 @@ def test_two_apps_in_one_process_count_apart(app, client, site):
     other = create_app(site.config_path).test_client()
     assert requests(scrape(other), "2xx", "feed") == 0
     assert requests(scrape(client), "2xx", "feed") == 1
+
+
+def test_answers_on_many_threads_are_all_counted(app, client):
+    """Each request thread counts on its own; a scrape sums them, while they go on."""
+    feed = len(client.get("/all.rss").data)
+    first = client.get("/metrics")
+    before = parse(first)
+    scraped = [len(first.data)]  # scrapes are answers too, each counted once answered
+
+    def read_feeds() -> None:
+        reader = app.test_client()
+        for _ in range(200):
+            assert reader.get("/all.rss").status_code == 200
+
+    threads = [threading.Thread(target=read_feeds) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        scraped.append(len(client.get("/metrics").data))  # read as the counts change
+    for thread in threads:
+        thread.join()
+
+    after = scrape(client)
+    assert requests(after, "2xx", "feed") - requests(before, "2xx", "feed") == 1200
+    assert requests(after, "2xx", "other") - requests(before, "2xx", "other") == len(scraped)
+    sent = after[(SENT, ())] - before[(SENT, ())]
+    assert sent == 1200 * feed + sum(scraped)
 
 
 def test_healthz_and_metrics_are_not_files_of_the_feeds(client):
