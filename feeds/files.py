@@ -154,6 +154,9 @@ def file_stamp(path: str | Path) -> Stamp | None:
         return None
 
 
+# Paths found in a scan by searching its list, each: at 100,000 files 2 ms a path, against
+# 50 ms for a dict of them all.
+FEW_LOOKED_UP = 16
 _FAILED = (-1, -1, -1, -1)  # the stamp of a file that could not be looked at
 _UNKNOWN = (0, 0, 0, 0)  # one not known, or not to be trusted: it differs from any found
 
@@ -230,7 +233,9 @@ class Scan:
     def _indices(self, paths: Iterable[str]) -> list[int]:
         """Where each of ``paths`` is in the scan (looked up only if there are any)."""
         paths = list(paths)
-        where = {path: k for k, path in enumerate(self.paths)} if paths else {}
+        if len(paths) <= FEW_LOOKED_UP:  # a search of the list each, with no dict of them all
+            return list(map(self.paths.index, paths))
+        where = {path: k for k, path in enumerate(self.paths)}
         return [where[path] for path in paths]
 
     def changes(self, earlier: Scan) -> tuple[list[str], list[str]]:

@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.errors import ArticleError
-from feeds.files import find, matches
+from feeds.files import FEW_LOOKED_UP, Finder, find, matches
 
 from .conftest import article
 from .test_articles import dump
@@ -69,3 +70,27 @@ def test_the_patterns_match_a_changed_file_as_glob_lists_it(names, patterns):
         listed, _ = find(folder, patterns)
         for name in names:
             assert matches(name, patterns) == (os.path.join(folder, name) in listed), name
+
+
+@pytest.mark.parametrize("count", [1, FEW_LOOKED_UP + 1])  # looked up one by one, or by dict
+def test_files_written_in_the_last_tick_are_found_changed_by_the_next_scan(tmp_path, count):
+    """A file may change again within the clock tick of its stamp: not to be trusted."""
+    for n in range(40):
+        (tmp_path / f"{n:02d}.md").write_text("x")
+    finder = Finder(tmp_path, ["*.md"])
+    scan, _ = finder.scan()
+    time.sleep(0.05)  # past the file system's clock tick
+    since = time.time_ns()
+    time.sleep(0.05)
+    recent = [str(tmp_path / f"{n:02d}.md") for n in range(count)]
+    for path in recent:
+        Path(path).write_text("y")
+    scan, _ = finder.scan()
+
+    newer = scan.newer(sorted(scan.paths), since)
+    assert newer == recent
+    scan.distrust(newer)
+
+    again, _ = finder.scan()
+    changed, gone = again.changes(scan)
+    assert sorted(changed) == recent and gone == []
