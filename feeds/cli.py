@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -18,7 +19,7 @@ import click
 import yaml
 
 from feeds import articles as articles_module
-from feeds import buildstate, incremental, stats, stats_output
+from feeds import buildstate, incremental, processes, stats, stats_output
 from feeds import config as config_module
 from feeds.config import Config
 from feeds.errors import ConfigError, FeedsError, OutputError, Problem
@@ -301,13 +302,17 @@ def serve(publisher: Publisher, host: str, port: int, threads: int) -> None:
     # the feeds itself, in the background (it answers 503 meanwhile), and so does a worker
     # respawned after a crash; this process holds none.
     multiprocessing.set_start_method("fork", force=True)
-    server.serve(target_loader=partial(_app, publisher.config_path), wrap_loader=False)
+    loader = partial(_app, publisher.config_path, os.getpid())
+    server.serve(target_loader=loader, wrap_loader=False)
 
 
-def _app(config_path: Path) -> Callable:
-    """The WSGI app of a worker process."""
+def _app(config_path: Path, server: int) -> Callable:
+    """The WSGI app of a worker process of ``server`` (a process id). The worker ends with
+    the server: an orphan would hold on to the port (granian listens with SO_REUSEPORT) and
+    share it, with its old feeds, with the server started next."""
     from feeds.web import create_app
 
+    processes.end_with(server)
     return create_app(config_path, background=True)
 
 

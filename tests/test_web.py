@@ -392,6 +392,38 @@ def test_feeds_serve_stops_cleanly_on_sigterm_and_sigint(site, tmp_path, sig):
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
 
 
+def test_a_server_killed_outright_leaves_no_worker_holding_its_port(site, tmp_path):
+    """SIGKILL gives the server no time to stop its worker: the kernel ends it instead, or
+    it would serve its old feeds on, sharing the port with the next server (SO_REUSEPORT)."""
+    site.write("first.md", article(n=1, title=FIRST))
+    port = free_port()
+    with serving(site.config_path, port, tmp_path / "serve.log") as url:
+        [main] = [
+            pid
+            for pid in _children(os.getpid())
+            if f"{port}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        [worker] = _children(main)  # granian's worker process
+
+        os.kill(main, signal.SIGKILL)
+
+        deadline = time.monotonic() + 30
+        while _running(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(worker)
+        with pytest.raises((urllib.error.URLError, ConnectionError)):  # no answer at all
+            LOCAL.open(url + "healthz", timeout=5)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (not ended, nor ended and waiting to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
 def test_nothing_below_web_and_cli_imports_flask_or_click():
     """The core, the live state and the fast path run without the web framework or the CLI."""
     below = ["feeds.live", "feeds.fastpath", "feeds.rebuild", "feeds.websub", "feeds.export"]
