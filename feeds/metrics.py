@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 
@@ -80,12 +81,15 @@ class _Answers:
     """The answers' counters (``feeds_http_requests``, ``feeds_http_response_body_bytes``),
     counted without a lock on every request: each thread adds to counts of its own, summed
     when the registry is read. (prometheus_client's counters take a lock per increment: a
-    fifth of the time a replayed answer took in this process.)"""
+    fifth of the time a replayed answer took in this process.) The counts of a thread that
+    ended (granian retires idle threads and starts new ones) join those of the threads
+    retired, so only the live threads' counts are kept apart."""
 
     def __init__(self) -> None:
         self._mine = threading.local()
-        self._threads: list[defaultdict[tuple[str, str], int]] = []  # each thread's counts
-        self._lock = threading.Lock()  # over _threads
+        self._live: dict[int, defaultdict[tuple[str, str], int]] = {}  # by id
+        self._retired: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.RLock()
 
     def tally(self, labels: tuple[str, str], size: int) -> Callable[[], None]:
         """What counts one answer with these (status, kind) labels and ``size`` bytes."""
@@ -95,7 +99,7 @@ class _Answers:
             try:
                 counts = mine.counts
             except AttributeError:
-                counts = mine.counts = self._new_thread()
+                counts = self._new_thread()
             counts[labels] += 1
             counts[_SENT] += size
 
@@ -104,13 +108,21 @@ class _Answers:
     def _new_thread(self) -> defaultdict[tuple[str, str], int]:
         counts: defaultdict[tuple[str, str], int] = defaultdict(int)
         with self._lock:
-            self._threads.append(counts)
+            self._live[id(counts)] = counts
+        self._mine.counts = counts
+        # A thread's locals are dropped when it ends: so is this, and its counts retire.
+        self._mine.end = end = _End()
+        weakref.finalize(end, self._retire, counts)
         return counts
 
-    def collect(self) -> Iterator[Metric]:
-        totals: Counter[tuple[str, str]] = Counter()
+    def _retire(self, counts: defaultdict[tuple[str, str], int]) -> None:
         with self._lock:
-            for counts in self._threads:
+            self._retired.update(self._live.pop(id(counts)))
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            totals = self._retired.copy()
+            for counts in list(self._live.values()):
                 totals.update(dict(counts))  # one C call: atomic while its thread counts
         requests = CounterMetricFamily(
             "feeds_http_requests",
@@ -124,6 +136,10 @@ class _Answers:
         yield CounterMetricFamily(
             "feeds_http_response_body_bytes", "Bytes of response bodies sent.", totals[_SENT]
         )
+
+
+class _End:
+    """Kept by a counting thread only: it goes when the thread ends."""
 
 
 _SENT = ("", "")  # the key of the bytes sent among a thread's counts
