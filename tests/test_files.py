@@ -94,3 +94,22 @@ def test_files_written_in_the_last_tick_are_found_changed_by_the_next_scan(tmp_p
     again, _ = finder.scan()
     changed, gone = again.changes(scan)
     assert sorted(changed) == recent and gone == []
+
+
+def test_a_scan_tells_the_files_added_changed_renamed_and_removed_since_an_earlier_one(tmp_path):
+    for n in range(30):
+        (tmp_path / f"{n:02d}.md").write_text("x")
+    finder = Finder(tmp_path, ["*.md"])
+    earlier, _ = finder.scan()
+    time.sleep(0.05)  # past the file system's clock tick
+    (tmp_path / "05.md").write_text("changed")
+    (tmp_path / "10.md").rename(tmp_path / "10-renamed.md")
+    (tmp_path / "20.md").unlink()
+    (tmp_path / "new.md").write_text("x")
+
+    found, _ = finder.scan()
+    changed, gone = found.changes(earlier)
+
+    names = sorted(Path(p).name for p in changed), sorted(Path(p).name for p in gone)
+    assert names == (["05.md", "10-renamed.md", "new.md"], ["10.md", "20.md"])
+    assert found.changes(found) == ([], [])
