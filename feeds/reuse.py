@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # Items of the documents to render for worker processes to render them (feeds.parallel):
 # fewer take less time than the workers take to start. Cold builds, RSS only, side by side:
 # 0.92 of the wall time at 10,000 generated articles (5,700 items), 1.05 at 6,000 (3,900),
-# 1.17 at 3,000 (2,400); each time some 15-40% more CPU.
+# 1.17 at 3,000 (2,400); each time some 15-45% more CPU.
 LEAST = 5_000
 
 
