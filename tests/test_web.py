@@ -362,6 +362,17 @@ def test_the_real_server_refuses_oversized_requests(server):
     assert _status(urllib.request.Request(url, headers={"X-Fine": "x" * 10_000})) == 200
 
 
+def _server_and_worker(port: int) -> tuple[int, int]:
+    """The process ids of the `feeds serve` this test started on ``port`` and of its worker."""
+    [main] = [
+        pid
+        for pid in _children(os.getpid())
+        if f"{port}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    [worker] = _children(main)  # granian's worker process
+    return main, worker
+
+
 def _children(pid: int) -> list[int]:
     return [
         int(n) for f in Path(f"/proc/{pid}/task").glob("*/children") for n in f.read_text().split()
@@ -373,12 +384,7 @@ def test_feeds_serve_stops_cleanly_on_sigterm_and_sigint(site, tmp_path, sig):
     site.write("first.md", article(n=1, title=FIRST))
     port = free_port()
     with serving(site.config_path, port, tmp_path / "serve.log"):
-        [main] = [
-            pid
-            for pid in _children(os.getpid())
-            if f"{port}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
-        ]
-        [worker] = _children(main)  # granian's worker process
+        main, worker = _server_and_worker(port)
 
         os.kill(main, sig)
 
@@ -398,12 +404,7 @@ def test_a_server_killed_outright_leaves_no_worker_holding_its_port(site, tmp_pa
     site.write("first.md", article(n=1, title=FIRST))
     port = free_port()
     with serving(site.config_path, port, tmp_path / "serve.log") as url:
-        [main] = [
-            pid
-            for pid in _children(os.getpid())
-            if f"{port}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
-        ]
-        [worker] = _children(main)  # granian's worker process
+        main, worker = _server_and_worker(port)
 
         os.kill(main, signal.SIGKILL)
 
