@@ -6,9 +6,9 @@ For each size N it generates N articles (``bench/generate.py``, seed 1), then ti
 fresh processes and interleaved so that a noisy machine hits every side alike:
 
 - ``feeds build`` with a like-for-like config (``formats: [rss]``, ``archives: false``,
-  ``quality.min: 40``, ``items: 50``) and with the default config (RSS + Atom + JSON Feed
-  and archive pages, same threshold and items); the HTML pages and the OPML file cannot be
-  turned off and are in both;
+  ``pages: false``, ``quality.min: 40``, ``items: 50``: the feeds and the three OPML
+  files) and with the default config (RSS + Atom + JSON Feed, archive pages and the HTML
+  pages, same threshold and items);
 - ``hugo`` on the same files with ``bench/hugo/`` (RSS only: home = all articles, one feed
   per topic and per provider, same threshold and items, article pages not rendered);
 
@@ -154,7 +154,7 @@ def write_configs(work: Path, articles: Path) -> dict[str, Path]:
     like.write_text(
         common
         + f"output: {{folder: {work / 'out-like'}}}\n"
-        + f"feeds: {{items: {ITEMS}, formats: [rss], archives: false}}\n"
+        + f"feeds: {{items: {ITEMS}, formats: [rss], archives: false, pages: false}}\n"
     )
     default = work / "feeds-default.yaml"
     default.write_text(

@@ -75,6 +75,7 @@ class FeedSettings:
     items: int
     formats: tuple[str, ...]
     archives: bool
+    pages: bool
     max_age: int
     content: str
     all: bool

@@ -40,7 +40,7 @@ from feeds.handover import last_modified
 from feeds.html import Page
 from feeds.listings import Row
 from feeds.model import Article, Document, Feed, FeedSpec, File
-from feeds.pages import assets, common_context, lists_of
+from feeds.pages import common_context, site_pages
 from feeds.publisher import Publisher, Snapshot
 from feeds.render import Part, Renderer, pages_of
 from feeds.reuse import digest, fingerprint
@@ -140,7 +140,7 @@ class _Increment:
             log.info("a document of an unchanged feed is not in the store's index: a whole build")
             return None
         rows = [_row(specs[k], state.feeds[k], heads) for k in keys]
-        self._pages([*assets(), *lists_of(rows, renderer)])
+        self._pages(site_pages(rows, renderer))
         files = dict(sorted(self.files.items()))
         to_write = [f for p, f in files.items() if state.exported.get(p) != f.etag]
         if not self.store.holds(to_write):
@@ -245,12 +245,12 @@ class _Increment:
         False if one of those is not there."""
         size, archives = self.config.feeds.items, self.config.feeds.archives
         leads = Leads(frozenset(spec.path for spec in specs.values()))
-        common = common_context(renderer)
+        common = common_context(renderer) if self.config.feeds.pages else None
         for key in keys:
             feed, spec = self.state.feeds[key], specs[key]
             parts = pages_of(spec.path, len(feed.items), size, archives)
             if key not in dirty:
-                if not all(self._reuse(p.path) and self._reuse(f"{p.path}.html") for p in parts):
+                if not all(self._reuse(p.path) and self._reuse_page(p, common) for p in parts):
                     return False
                 continue
             checks = []
@@ -259,7 +259,8 @@ class _Increment:
                 found = fingerprint(doc_key, (heads[n].digest for n in _slice(feed, part)))
                 same = self._reuse(part.path, found)
                 # A page changes with its document, and the newest with the feed's count.
-                if not same or not part.archive or not self._reuse(f"{part.path}.html"):
+                page_same = common is None or (part.archive and self._reuse(f"{part.path}.html"))
+                if not same or not page_same:
                     checks.append((part, found, same))
             if checks:
                 self._render(spec, feed, heads, checks, renderer, leads, common)
@@ -273,10 +274,11 @@ class _Increment:
         checks: list[tuple[Part, bytes, bool]],
         renderer: Renderer,
         leads: Leads,
-        common: dict,
+        common: dict | None,
     ) -> None:
-        """Render the documents of ``checks`` that changed, and their pages where theirs
-        changed, with the articles read back from the article table."""
+        """Render the documents of ``checks`` that changed, and their pages (where there
+        are pages: ``common`` is their context) where theirs changed, with the articles
+        read back from the article table."""
         nums = {feed.items[0], *(n for part, _, _ in checks for n in _slice(feed, part))}
         articles = {n: self.added[n] for n in nums if n in self.added}
         try:
@@ -290,8 +292,9 @@ class _Increment:
             doc = Document(shown, items, part.path, part.links, part.archive)
             if not same:
                 self._keep(part.path, found, renderer.render_list(doc))
-            page = feed_page(doc, len(feed.items), leads, common)
-            self._page(page, (heads[n].digest for n in _slice(feed, part)))
+            if common is not None:
+                page = feed_page(doc, len(feed.items), leads, common)
+                self._page(page, (heads[n].digest for n in _slice(feed, part)))
 
     def _pages(self, pages: Iterable[Page]) -> None:
         for page in pages:
@@ -301,6 +304,10 @@ class _Increment:
         found = fingerprint(page.key, digests)
         if not self._reuse(page.path, found):
             self._keep(page.path, found, page.render())
+
+    def _reuse_page(self, part: Part, common: dict | None) -> bool:
+        """:meth:`_reuse` of the page of ``part``; True where there are no pages."""
+        return common is None or self._reuse(f"{part.path}.html")
 
     def _reuse(self, path: str, found: bytes | None = None) -> bool:
         """Take the files of document ``path`` from the index, if it holds them (with the

@@ -88,25 +88,14 @@ def discovered(rows: Sequence[Row]) -> list[Row]:
     return [r for r in rows if r.spec.kind == "all"] or list(rows[:MAX_DISCOVERED])
 
 
-def list_pages(rows: Sequence[Row], common: dict) -> Iterator[Page]:
-    """``index.html``, the providers A–Z pages and the OPML files (when there are feeds),
-    from the :func:`row` of every feed, in the order published."""
+def list_pages(rows: Sequence[Row], common: dict, pages: bool = True) -> Iterator[Page]:
+    """``index.html``, the providers A–Z pages (with ``pages``) and the OPML files (when
+    there are feeds), from the :func:`row` of every feed, in the order published."""
     announced = discovered(rows)
     common = {**common, "discovered": announced}
-    heads = tuple(f.spec for f in announced)  # in the key of every HTML page
     index_sections = tuple(sections(rows))
-    make = partial(_index, index_sections, common)
-    yield Page("index.html", ("index", heads, index_sections), (), make)
-    providers = sorted((r for r in rows if r.spec.kind == "provider"), key=_by_name)
-    count = -(-len(providers) // DIRECTORY_PAGE)
-    for number in range(1, count + 1):
-        part = tuple(providers[(number - 1) * DIRECTORY_PAGE : number * DIRECTORY_PAGE])
-        key: tuple = ("directory", heads, number, count, len(providers), part)
-        make = partial(_directory, number, count, len(providers), part, common)
-        yield Page(directory_path(number), key, (), make)
-    if providers:
-        everyone = tuple(sorted(providers, key=_by_size))
-        yield Page(PROVIDER_LIST, ("list", everyone), (), partial(_provider_list, everyone))
+    if pages:
+        yield from _html_lists(rows, index_sections, common)
     if not rows:
         return
     groups = [("all", None, rows)] + [
@@ -120,6 +109,25 @@ def list_pages(rows: Sequence[Row], common: dict) -> Iterator[Page]:
         # What an OPML file shows of its feeds: no counts, only the newest date of all.
         key = ("opml", tuple(r.spec for r in members), max(r.newest for r in members))
         yield Page(path, key, (), partial(_opml, path, lists, common))
+
+
+def _html_lists(
+    rows: Sequence[Row], index_sections: tuple[Section, ...], common: dict
+) -> Iterator[Page]:
+    """``index.html``, the providers A–Z pages and the list of every provider."""
+    heads = tuple(f.spec for f in common["discovered"])  # in the key of every HTML page
+    make = partial(_index, index_sections, common)
+    yield Page("index.html", ("index", heads, index_sections), (), make)
+    providers = sorted((r for r in rows if r.spec.kind == "provider"), key=_by_name)
+    count = -(-len(providers) // DIRECTORY_PAGE)
+    for number in range(1, count + 1):
+        part = tuple(providers[(number - 1) * DIRECTORY_PAGE : number * DIRECTORY_PAGE])
+        key: tuple = ("directory", heads, number, count, len(providers), part)
+        make = partial(_directory, number, count, len(providers), part, common)
+        yield Page(directory_path(number), key, (), make)
+    if providers:
+        everyone = tuple(sorted(providers, key=_by_size))
+        yield Page(PROVIDER_LIST, ("list", everyone), (), partial(_provider_list, everyone))
 
 
 def _opml_groups(rows: Sequence[Row]) -> list[tuple[str | None, list[Row]]]:

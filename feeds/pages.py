@@ -34,13 +34,29 @@ ASSETS = {"feeds.css": "text/css", "feeds.js": "text/javascript"}
 def plan_pages(feeds: Iterable[Feed], renderer: Renderer, leads: Leads | None = None) -> list[Page]:
     """Every page of ``feeds``, not yet rendered; ``leads`` may hold an earlier build's."""
     feeds = list(feeds)
-    common = common_context(renderer)
-    pages = [*assets(), *lists_of([row(feed) for feed in feeds], renderer)]
-    leads = leads or Leads(paths(feeds))
-    for feed in feeds:
-        pages += feed_pages(feed, renderer, leads, common)
-    leads.settle()
+    pages = list(site_pages([row(feed) for feed in feeds], renderer))
+    if renderer.config.feeds.pages:
+        common = common_context(renderer)
+        leads = leads or Leads(paths(feeds))
+        for feed in feeds:
+            pages += feed_pages(feed, renderer, leads, common)
+        leads.settle()
     return pages
+
+
+def site_pages(rows: Sequence[Row], renderer: Renderer) -> Iterator[Page]:
+    """The files of the whole site (not of one feed) for ``rows``, a row of every feed: the
+    lists of feeds (:func:`feeds.listings.list_pages`), and with the HTML pages their style
+    sheet and script."""
+    pages = renderer.config.feeds.pages
+    if pages:
+        yield from assets()
+    context = {
+        **common_context(renderer),
+        "root": "",
+        "description": renderer.config.site.description,
+    }
+    yield from list_pages(rows, context, pages)
 
 
 def common_context(renderer: Renderer) -> dict:
@@ -52,16 +68,6 @@ def common_context(renderer: Renderer) -> dict:
         "site": config.site.title,
         "lang": config.site.language,
     }
-
-
-def lists_of(rows: Sequence[Row], renderer: Renderer) -> Iterator[Page]:
-    """The lists of feeds (:func:`feeds.listings.list_pages`) of ``rows``."""
-    context = {
-        **common_context(renderer),
-        "root": "",
-        "description": renderer.config.site.description,
-    }
-    return list_pages(rows, context)
 
 
 def paths(feeds: Iterable[Feed]) -> frozenset[str]:

@@ -78,7 +78,8 @@ class Renderers:
         for lane in sent:
             for run, future in lane:
                 for doc, (files, page) in zip(run, future.result(), strict=True):
-                    self._pages[f"{doc.path}.html"] = [self._stored(*page)]
+                    if page is not None:
+                        self._pages[f"{doc.path}.html"] = [self._stored(*page)]
                     yield [self._stored(*f) for f in files]
 
     def page(self, path: str) -> list[File] | None:
@@ -217,8 +218,9 @@ def _start_worker(config: Config, store: Path, feeds: frozenset[str]) -> None:
 
 def _render(
     new: list[tuple[int, tuple, int]], jobs: list[_Job], gone: list[int]
-) -> list[tuple[list[tuple], tuple]]:
-    """Each document's files and its page's, kept in the store: (path, media type, ETag)."""
+) -> list[tuple[list[tuple], tuple | None]]:
+    """Each document's files and its page's (None without pages), kept in the store:
+    (path, media type, ETag)."""
     assert _worker is not None
     renderer, store, feeds, articles = _worker
     for number, frozen, uses in new:
@@ -227,15 +229,17 @@ def _render(
         articles[number] = article
         renderer.expect(article, uses)
     leads = Leads(feeds)
-    common = common_context(renderer)
+    common = common_context(renderer) if renderer.config.feeds.pages else None
     done = []
     for spec, newest, items, path, links, archive, stories in jobs:
         # All a document needs of its feed: the spec, and for the newest page its date.
         feed = Feed(spec, (articles[newest],))
         doc = Document(feed, tuple(articles[n] for n in items), path, links, archive)
-        files = [store.put(r) for r in renderer.render_list(doc)]
-        page = store.put(feed_page(doc, stories, leads, common).make())
-        done.append(([_name(f) for f in files], _name(page)))
+        files = [_name(store.put(r)) for r in renderer.render_list(doc)]
+        page = None
+        if common is not None:
+            page = _name(store.put(feed_page(doc, stories, leads, common).make()))
+        done.append((files, page))
     for number in gone:
         del articles[number]
     return done

@@ -240,6 +240,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Publish older items as RFC 5005 archive pages linked from each feed.",
     ),
     Setting(
+        "feeds.pages",
+        boolean,
+        True,
+        "Publish the HTML pages people read: `index.html`, each feed's pages, the providers "
+        "A–Z, and their style sheet, script and `providers.tsv`. `false`: the feeds and the "
+        "OPML files alone.",
+    ),
+    Setting(
         "feeds.max_age",
         count,
         600,

@@ -104,6 +104,24 @@ def test_adds_deletes_renames_and_moves_give_what_a_build_from_scratch_gives(
     assert (exported(built), lines) == scratch_build(built, runner, tmp_path)
 
 
+@pytest.mark.parametrize("change", ["add", "edit"])
+def test_without_pages_an_incremental_build_gives_what_a_build_from_scratch_gives(
+    built, runner, caplog, tmp_path, change
+):
+    built.configure(feeds={"items": 2, "pages": False})
+    assert runner("build").exit_code == 0  # a whole build: the config changed
+    if change == "add":
+        built.write("new.md", story(1, title="A new one", webUrl="https://x.example/new"))
+    else:
+        built.write("05.md", story(5, title="Edited since the last build"))
+
+    done, total, lines = incremental_build(built, runner, caplog)
+
+    assert 0 < done < total
+    assert (exported(built), lines) == scratch_build(built, runner, tmp_path)
+    assert not [p for p in exported(built) if p.endswith((".html", ".css", ".js"))]
+
+
 def test_a_new_build_process_after_changes_gives_what_a_build_from_scratch_gives(
     built, runner, tmp_path
 ):

@@ -15,6 +15,7 @@ import lxml.html
 from feeds import listings, parsecache
 from feeds.publisher import Publisher
 from tests.conftest import BASE_URL, article
+from tests.test_handover import exported
 
 
 def html(snapshot, path: str):
@@ -336,6 +337,29 @@ def test_a_site_without_feeds_has_an_index_and_no_opml(site):
     snapshot = site.build()
     assert set(snapshot.files) == {"index.html", "feeds.css", "feeds.js"}
     assert "No feeds yet." in html(snapshot, "index.html").text_content()
+
+
+def test_without_pages_the_feeds_and_opml_files_are_published_alone(site, runner):
+    three_articles(site)
+    assert runner("build").exit_code == 0
+    with_pages = exported(site)
+    site.configure(feeds={"items": 2, "pages": False})
+
+    result = runner("build")
+
+    assert result.exit_code == 0, result.output
+    alone = exported(site)
+    for_people = {p for p in with_pages if p.endswith((".html", ".css", ".js", ".tsv"))}
+    assert "index.html" in for_people and "topics/ai/archive/1.html" in for_people
+    assert alone.keys() == with_pages.keys() - for_people
+    assert {"feeds.opml", "topics.opml", "providers.opml"} <= alone.keys()
+    feeds = [p for p in alone if not p.endswith(".opml")]
+    assert feeds and all(alone[p] == with_pages[p] for p in feeds)
+    # The OPML files send readers to the site, not to pages that are not there.
+    for name in ("feeds.opml", "topics.opml", "providers.opml"):
+        outlines = ET.fromstring(alone[name]).iter("outline")
+        links = {o.get("htmlUrl") for o in outlines if o.get("xmlUrl")}
+        assert links == {BASE_URL}, name
 
 
 def test_pages_are_byte_identical_on_rebuild(site):

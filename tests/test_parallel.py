@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from feeds import parallel, reuse
 
 from .test_handover import exported
 
 
-def test_worker_processes_export_what_one_process_does(corpus_site, corpus, runner, monkeypatch):
+@pytest.mark.parametrize("pages", [True, False])
+def test_worker_processes_export_what_one_process_does(
+    corpus_site, corpus, runner, monkeypatch, pages
+):
     # Five items a document: many documents, with archive pages, for a few hundred articles.
-    corpus_site.configure(articles={"folder": str(corpus)}, feeds={"items": 5})
+    corpus_site.configure(articles={"folder": str(corpus)}, feeds={"items": 5, "pages": pages})
     monkeypatch.setattr(reuse, "LEAST", 10**9)  # every document rendered here
     assert runner("build").exit_code == 0
     alone = exported(corpus_site)
@@ -34,6 +39,7 @@ def test_worker_processes_export_what_one_process_does(corpus_site, corpus, runn
     assert result.exit_code == 0, result.output
     assert sent and sent[0] > 10
     assert exported(corpus_site) == alone
+    assert any(p.endswith(".html") for p in alone) == pages
 
     # What the workers kept is what the next build finds: nothing to write again.
     again = runner("build")
