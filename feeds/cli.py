@@ -159,26 +159,26 @@ def _build_whole(publisher: Publisher, config: Config, folder: Path) -> incremen
     """A build that reads (or takes from the parse cache) every article: where an
     incremental one cannot be made (see :mod:`feeds.incremental`)."""
     publisher.cache.restore(folder)
-    snapshot, report = _build_once(publisher, config, folder)
-    publisher.cache.save(folder)
-    if publisher.stored:
-        incremental.keep(publisher, snapshot, folder)
-    else:
-        buildstate.forget(config)
+    keeper = incremental.Keeper(publisher, config, folder)
+    snapshot, report = _build_once(publisher, config, folder, keeper)
+    keeper.finish(snapshot)
     found = stats.counts(snapshot)
     return incremental.Outcome(config, snapshot.problems, found, len(snapshot.feeds), report)
 
 
-def _build_once(publisher: Publisher, config: Config, folder: Path) -> tuple[Snapshot, Report]:
+def _build_once(
+    publisher: Publisher, config: Config, folder: Path, keeper: incremental.Keeper
+) -> tuple[Snapshot, Report]:
     """Build from the files the last run (``feeds build`` or ``feeds serve``) kept in the
-    store in output.folder, rendering only the documents that changed; export into
-    ``folder`` (each file a link to its stored body), and keep the store for the next."""
+    store in output.folder, rendering only the documents that changed (while ``keeper``
+    writes what needs only the articles); export into ``folder`` (each file a link to its
+    stored body), and keep the store for the next."""
     publisher.stored = True
     kept = Store.of(config).load(config)
     if kept is not None:
         publisher.resume(config, kept)
     try:
-        snapshot = publisher.build(config, track=_progress)
+        snapshot = publisher.build(config, track=_progress, meanwhile=keeper)
     except OutputError as e:  # say, a read-only output.folder, and --output elsewhere
         log.warning("%s: every file is rendered for this export alone", e)
         publisher.stored = False

@@ -12,6 +12,7 @@ article file.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -141,8 +142,15 @@ class ArticleCache:
         return len(entries)
 
     def save(self, folder: Path) -> None:
+        """:meth:`write`, a failure only logged."""
+        try:
+            self.write(folder)
+        except OSError as e:
+            log.warning("%s", e)
+
+    def write(self, folder: Path) -> None:
         """Write the trusted entries into ``folder``'s cache file atomically unless it holds
-        them already (as restored or saved); a failure is only logged. Written a record of
+        them already (as restored or saved); OSError if it cannot. Written a record of
         entries at a time: made whole, the frozen entries and their bytes were the peak of a
         build's memory (+260 MiB at 100,000)."""
         target = folder / CACHE_FILE
@@ -158,8 +166,9 @@ class ArticleCache:
             os.replace(temp, target)
             self._saved = (target, entries)
         except OSError as e:
-            temp.unlink(missing_ok=True)
-            log.warning("%s: not saved (%s)", target, e.strerror)
+            with contextlib.suppress(OSError):  # not there, or its folder is not one
+                temp.unlink(missing_ok=True)
+            raise OSError(f"{target}: not saved ({e.strerror})") from None
 
 
 def read_all(paths: Sequence[str]) -> Iterator[Article | Problem]:

@@ -1,6 +1,6 @@
 """Worker processes for the work a build spreads over the cores: parsing article files
 (:mod:`feeds.parsecache`), rendering documents (:mod:`feeds.parallel`), and one piece of
-work done :func:`aside` while this process goes on."""
+work done :func:`aside` while this process goes on, or :func:`alongside` it in a thread."""
 
 from __future__ import annotations
 
@@ -10,13 +10,19 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from types import MappingProxyType
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+# Seconds a thread holds the interpreter lock while another waits for it, while work is
+# done alongside: the block's thread, woken by its workers, waited up to 5 ms (Python's
+# default) for each thing it did.
+SWITCH_INTERVAL = 0.0005
 
 # Modules a worker started by the forkserver has imported already: what it runs.
 _WORKS = ["feeds.parsecache"]
@@ -98,6 +104,40 @@ class aside(Generic[T]):  # lower case: called as a function that starts work
 
     def __exit__(self, *exc: object) -> None:
         self._end()
+
+
+@contextmanager
+def alongside(work: Callable[[], object] | None) -> Iterator[None]:
+    """Do ``work()`` in a thread while the block runs, there being more than one core: the
+    block's own work in worker processes leaves this process waiting most of the time. On
+    leaving, wait for it; its error is raised then (unless the block raised one). With one
+    core, it is done first, before the block."""
+    if work is None:
+        yield
+        return
+    if cores() < 2:
+        work()
+        yield
+        return
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as e:  # raised in the thread that waits for it
+            failed.append(e)
+
+    thread = threading.Thread(target=run, name="feeds-alongside")
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+        sys.setswitchinterval(interval)
+    if failed:
+        raise failed[0]
 
 
 def _answer(work: Callable[[], object], answer: Connection) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 
@@ -23,6 +24,7 @@ from feeds.model import FORMAT_NAMES, Article, Feed, File
 from feeds.pages import plan_pages, render_pages
 from feeds.parallel import renderers
 from feeds.parsecache import ArticleCache, Track
+from feeds.processes import alongside
 from feeds.render import Renderer
 from feeds.reuse import Done, LazyFiles, PreviousBuild
 from feeds.select import Selection
@@ -64,11 +66,12 @@ class Publisher:
         track: Track | None = None,
         changed: Collection[str] | None = None,
         keep: bool = True,
+        meanwhile: Callable[[tuple[Feed, ...]], object] | None = None,
     ) -> Snapshot:
         """See :meth:`_build`, run with the garbage collector paused; the memory it freed
         is given back to the system after it."""
         with paused_gc():
-            snapshot = self._build(config, track, changed, keep)
+            snapshot = self._build(config, track, changed, keep, meanwhile)
         memory.release()
         return snapshot
 
@@ -78,6 +81,7 @@ class Publisher:
         track: Track | None,
         changed: Collection[str] | None,
         keep: bool,
+        meanwhile: Callable[[tuple[Feed, ...]], object] | None,
     ) -> Snapshot:
         """Read, select and render. Raises ConfigError (before any work) on a bad config.
 
@@ -86,7 +90,9 @@ class Publisher:
         changed since the last build: no other file is looked at. It is not used after a
         change of config. Without ``keep``, the files are rendered as they are read from
         the snapshot and not kept (:class:`feeds.reuse.LazyFiles`): for one export, by a
-        publisher that builds no more. A ``stored`` publisher keeps them on disk."""
+        publisher that builds no more. A ``stored`` publisher keeps them on disk.
+        ``meanwhile(feeds)`` is done while the feeds are rendered, once they are known
+        (see :func:`feeds.processes.alongside`), and before this returns."""
         config = config or self.load_config()
         sources = self._last if self._last and self._last.config == config else None
         self._last = None  # until this build is done: a failed one leaves its sources half-changed
@@ -103,7 +109,8 @@ class Publisher:
             previous = self._previous
             store = Store.of(config) if self.stored else None
             previous.start(config, store)
-            with renderers(config, store, feeds) as many:
+            aside = partial(meanwhile, feeds) if meanwhile else None
+            with alongside(aside), renderers(config, store, feeds) as many:
                 rendered = [*previous.render_feeds(renderer, feeds, many)]
                 rendered += render_pages(feeds, renderer, previous, many)
             files = MappingProxyType(
@@ -135,10 +142,9 @@ class Publisher:
         done = self._previous.done().items()
         return {path: (d.fingerprint, [f.path for f in d.files]) for path, d in done}
 
-    def digest(self, article: Article, last_use: bool = False) -> bytes:
-        """:func:`feeds.reuse.digest` of ``article``, made once per build; not kept if not
-        made yet when asked for its ``last_use``."""
-        return self._previous.digest(article, last_use)
+    def digest(self, article: Article) -> bytes:
+        """:func:`feeds.reuse.digest` of ``article``, made once per build."""
+        return self._previous.digest(article)
 
     def watchable(self, watcher: Watcher) -> bool:
         """Whether ``watcher`` sees every change to the files of the last build: not when

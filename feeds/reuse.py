@@ -151,13 +151,11 @@ class PreviousBuild:
     def _fingerprint(self, key: object, items: tuple[Article, ...]) -> bytes:
         return fingerprint(key, map(self.digest, items))
 
-    def digest(self, article: Article, last_use: bool = False) -> bytes:
-        """:func:`digest` of ``article``, made once per build; not kept if not made yet
-        when asked for its ``last_use``."""
+    def digest(self, article: Article) -> bytes:
+        """:func:`digest` of ``article``, made once per build (by whichever thread asks
+        first: made twice, it is the same)."""
         if (known := self._digests.get(id(article))) is None:
-            known = digest(article)
-            if not last_use:
-                self._digests[id(article)] = known
+            known = self._digests[id(article)] = digest(article)
         return known
 
 

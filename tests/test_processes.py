@@ -57,3 +57,39 @@ def test_with_threads_running_the_work_is_done_here() -> None:
         stop.set()
         other.join()
     assert pid == os.getpid()
+
+
+def test_work_alongside_runs_while_the_block_runs_and_is_waited_for(monkeypatch) -> None:
+    monkeypatch.setattr(processes, "cores", lambda: 2)
+    started, finish, done = threading.Event(), threading.Event(), []
+
+    def work() -> None:
+        started.set()
+        finish.wait(10)
+        done.append(True)
+
+    with processes.alongside(work):
+        assert started.wait(10)  # running already, in another thread
+        assert not done
+        finish.set()
+    assert done  # and done when the block is left
+
+
+def test_an_error_alongside_is_raised_on_leaving_unless_the_block_raised(monkeypatch) -> None:
+    monkeypatch.setattr(processes, "cores", lambda: 2)
+
+    def work() -> None:
+        raise ArticleError("x.md", "broken")
+
+    with pytest.raises(ArticleError), processes.alongside(work):
+        pass
+    with pytest.raises(KeyError), processes.alongside(work):
+        raise KeyError("the block's own")
+
+
+def test_with_one_core_the_work_alongside_is_done_before_the_block(monkeypatch) -> None:
+    monkeypatch.setattr(processes, "cores", lambda: 1)
+    order: list[str] = []
+    with processes.alongside(lambda: order.append("work")):
+        order.append("block")
+    assert order == ["work", "block"]
