@@ -81,9 +81,16 @@ class ArticleCache:
         for path, (stamp, result) in self._entries.items():
             yield path, stamp, result
 
-    def load(self, paths: Sequence[str], track: Track | None = None) -> list[Article | Problem]:
-        """The article or problem of each path, in order; forgets every other path."""
-        self._entries, results = self._lookup(paths, track)
+    def load(
+        self,
+        paths: Sequence[str],
+        track: Track | None = None,
+        stamps: Iterable[Stamp | None] | None = None,
+    ) -> list[Article | Problem]:
+        """The article or problem of each path, in order; forgets every other path.
+        ``stamps`` are the paths' stamps where they were looked at already (a scan; None
+        where not known): the others are looked at here."""
+        self._entries, results = self._lookup(paths, track, stamps)
         return [results[p] for p in paths]
 
     def refresh(
@@ -97,14 +104,20 @@ class ArticleCache:
         self._entries.update(entries)
         return results
 
-    def _lookup(self, paths: Iterable[str], track: Track | None) -> tuple[dict, dict]:
+    def _lookup(
+        self,
+        paths: Iterable[str],
+        track: Track | None,
+        stamps: Iterable[Stamp | None] | None = None,
+    ) -> tuple[dict, dict]:
         """Entries and results for ``paths``: files whose stamps match are not read again."""
         entries: dict[str, tuple[Stamp | None, Article | Problem]] = {}
         results: dict[str, Article | Problem] = {}
         misses: dict[str, Stamp] = {}
-        for path in paths:
+        known = itertools.repeat(None) if stamps is None else stamps
+        for path, given in zip(paths, known, strict=stamps is not None):
             try:
-                stamp = Stamp.of(path)
+                stamp = given or Stamp.of(path)
             except OSError as e:
                 results[path] = Problem(str(path), f"skipped: cannot read: {e.strerror}")
                 continue

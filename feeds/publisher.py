@@ -202,9 +202,12 @@ class _Sources:
 
     def read_all(self, cache: ArticleCache, track: Track | None) -> None:
         """Look at every file (reading those that changed)."""
-        paths, skipped = self.finder.all()
+        scan, skipped = self.finder.scan()
         self.skipped = {p.source: p for p in skipped}
-        results = dict(zip(paths, cache.load(paths, track), strict=True))
+        found = scan.in_order()
+        paths = [path for path, _ in found]
+        stamps = [stamp for _, stamp in found]
+        results = dict(zip(paths, cache.load(paths, track, stamps), strict=True))
         before, self.results = self.results, results
         self.selection.update(
             added=_articles(r for p, r in results.items() if before.get(p) is not r),
