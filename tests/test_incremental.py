@@ -143,6 +143,26 @@ def test_a_new_build_process_after_changes_gives_what_a_build_from_scratch_gives
     assert exported(built) == scratch_build(built, runner, tmp_path)[0]
 
 
+def test_a_state_that_cannot_be_kept_is_told_once_and_the_feeds_are_published(
+    news, runner, caplog, tmp_path
+):
+    # Folders where the article table and the parse cache go: neither can be written.
+    (news.output / STORE / buildstate.ARTICLES).mkdir(parents=True)
+    (news.output / parsecache.CACHE_FILE).mkdir()
+
+    with caplog.at_level(logging.WARNING, logger="feeds"):
+        result = runner("build")
+
+    assert result.exit_code == 0, result.output
+    told = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    cache = str(news.output / parsecache.CACHE_FILE)
+    saved = [m for m in told if m.startswith(cache)]  # told once, after the export
+    assert len(saved) == 1 and saved[0].startswith(f"{cache}: not saved ("), told
+    assert len([m for m in told if m.endswith("the next build is a whole one")]) == 1, told
+    assert exported(news) == scratch_build(news, runner, tmp_path)[0]
+    assert not (news.output / STORE / buildstate.STATE).exists()  # the next build: whole
+
+
 def test_a_broken_article_is_named_and_skipped(built, runner, caplog, tmp_path):
     built.write("broken.md", raw="---\ntitle: [unclosed\n---\n")
 
