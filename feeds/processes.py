@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures.process import _ExecutorManagerThread
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
@@ -52,10 +53,10 @@ def context(grown: bool = False) -> multiprocessing.context.BaseContext:
     """How worker processes start. Forked, they start fastest; but forking a process with
     threads (the server builds in one) can copy a lock another thread holds, and there the
     forkserver forks a clean process instead. Workers that start after this process has
-    ``grown`` (the render's, after the parse) are spawned: forked, each would share all
-    its memory, copied page by page as either writes and counted in full in each one's
-    resident size; and as this process's own children (not the forkserver's) their CPU
-    time is counted in its own, where ``time`` looks."""
+    ``grown`` (the render's, where none were forked before the parse) are spawned: forked,
+    each would share all its memory, copied page by page as either writes and counted in
+    full in each one's resident size; and as this process's own children (not the
+    forkserver's) their CPU time is counted in its own, where ``time`` looks."""
     if grown:
         return multiprocessing.get_context("spawn")
     if _forkable():
@@ -149,8 +150,16 @@ def _answer(work: Callable[[], object], answer: Connection) -> None:
 
 
 def _forkable() -> bool:
-    """Whether forking this process is safe: a fork copies a lock another thread holds."""
-    return threading.active_count() == 1
+    """Whether forking this process is safe: a fork copies a lock another thread holds.
+    The threads that run process pools do not count: they wait on the pools' pipes, and a
+    process forked beside them takes no lock of theirs (multiprocessing's own Pool forks
+    its workers beside its threads)."""
+    here = threading.current_thread()
+    return all(thread is here or _runs_a_pool(thread) for thread in threading.enumerate())
+
+
+def _runs_a_pool(thread: threading.Thread) -> bool:
+    return isinstance(thread, _ExecutorManagerThread) or thread.name == "QueueFeederThread"
 
 
 def _mapping_proxy(proxy: MappingProxyType) -> tuple:

@@ -16,13 +16,13 @@ from pathlib import Path
 from types import MappingProxyType
 
 from feeds import config as config_module
-from feeds import memory
+from feeds import memory, parallel
 from feeds.config import Config
 from feeds.errors import FeedsError, Problem
 from feeds.files import Finder, file_stamp, find, path_order
 from feeds.model import FORMAT_NAMES, Article, Feed, File
 from feeds.pages import plan_pages, render_pages
-from feeds.parallel import renderers
+from feeds.parallel import Renderers, renderers
 from feeds.parsecache import ArticleCache, Track
 from feeds.processes import alongside
 from feeds.render import Renderer
@@ -94,40 +94,55 @@ class Publisher:
         ``meanwhile(feeds)`` is done while the feeds are rendered, once they are known
         (see :func:`feeds.processes.alongside`), and before this returns."""
         config = config or self.load_config()
-        sources = self._last if self._last and self._last.config == config else None
-        self._last = None  # until this build is done: a failed one leaves its sources half-changed
-        if sources is None or changed is None:
-            sources = sources or _Sources(config)
-            sources.read_all(self.cache, track)
-        else:
-            sources.read_changed(self.cache, changed)
-        self._last = sources
-        feeds = tuple(sources.selection.feeds())
-        renderer = Renderer(config)
-        files: Mapping[str, File]
-        if keep:
-            previous = self._previous
-            store = Store.of(config) if self.stored else None
-            previous.start(config, store)
-            aside = partial(meanwhile, feeds) if meanwhile else None
-            with alongside(aside), renderers(config, store, feeds) as many:
-                rendered = [*previous.render_feeds(renderer, feeds, many)]
-                rendered += render_pages(feeds, renderer, previous, many)
-            files = MappingProxyType(
-                {r.path: previous.keep(r) for r in sorted(rendered, key=_path)}
-            )
-            total = len(previous.done())
-            log.info(
-                "rendered %d of %d documents (the others are unchanged)", previous.rendered, total
-            )
-        else:
-            files = LazyFiles(renderer, feeds, plan_pages(feeds, renderer))
+        store = Store.of(config) if keep and self.stored else None
+        with renderers(config, store) as many:
+            sources = self._read(config, track, changed, many)
+            feeds = tuple(sources.selection.feeds())
+            renderer = Renderer(config)
+            files: Mapping[str, File]
+            if keep:
+                previous = self._previous
+                previous.start(config, store)
+                if many is not None:
+                    many.feeds = frozenset(feed.spec.path for feed in feeds)
+                with alongside(partial(meanwhile, feeds) if meanwhile else None):
+                    rendered = [*previous.render_feeds(renderer, feeds, many)]
+                    rendered += render_pages(feeds, renderer, previous, many)
+                files = MappingProxyType(
+                    {r.path: previous.keep(r) for r in sorted(rendered, key=_path)}
+                )
+                log.info(
+                    "rendered %d of %d documents (the others are unchanged)",
+                    previous.rendered,
+                    len(previous.done()),
+                )
+            else:
+                files = LazyFiles(renderer, feeds, plan_pages(feeds, renderer))
         problems = sources.problems()
         for problem in problems:
             log.warning("%s", problem)
         articles = len(sources.results) + len(sources.skipped) - len(problems)
         read = tuple(_articles(sources.results.values()))
         return Snapshot(config, feeds, files, articles, problems, read)
+
+    def _read(
+        self,
+        config: Config,
+        track: Track | None,
+        changed: Collection[str] | None,
+        many: Renderers | None,
+    ) -> _Sources:
+        """The article files read (those ``changed`` only, where given and the config is the
+        same); ``many`` forks its workers first where they are many."""
+        sources = self._last if self._last and self._last.config == config else None
+        self._last = None  # until this build is done: a failed one leaves its sources half-changed
+        if sources is None or changed is None:
+            sources = sources or _Sources(config)
+            sources.read_all(self.cache, track, many)
+        else:
+            sources.read_changed(self.cache, changed)
+        self._last = sources
+        return sources
 
     def resume(self, config: Config, kept: Kept) -> None:
         """Reuse in the next build with ``config`` the files of the documents ``kept`` by
@@ -200,9 +215,14 @@ class _Sources:
         self.results: dict[str, Article | Problem] = {}  # article files, by path
         self.selection = Selection(config)
 
-    def read_all(self, cache: ArticleCache, track: Track | None) -> None:
-        """Look at every file (reading those that changed)."""
+    def read_all(
+        self, cache: ArticleCache, track: Track | None, many: Renderers | None = None
+    ) -> None:
+        """Look at every file (reading those that changed). Where they are many, ``many``
+        forks its workers first, while this process is small."""
         scan, skipped = self.finder.scan()
+        if many is not None and len(scan.paths) >= parallel.FORK_FROM:
+            many.fork()
         self.skipped = {p.source: p for p in skipped}
         found = scan.in_order()
         paths = [path for path, _ in found]

@@ -8,14 +8,20 @@ import shutil
 
 import pytest
 
-from feeds import parallel, reuse
+from feeds import parallel, processes, reuse
 
 from .test_handover import exported
 
 
-@pytest.mark.parametrize("pages", [True, False])
+@pytest.mark.parametrize(
+    ("pages", "early"),
+    [
+        pytest.param(True, True, id="pages, workers forked before the parse"),
+        pytest.param(False, False, id="no pages, workers spawned for the render"),
+    ],
+)
 def test_worker_processes_export_what_one_process_does(
-    corpus_site, corpus, runner, monkeypatch, pages
+    corpus_site, corpus, runner, monkeypatch, pages, early
 ):
     # Five items a document: many documents, with archive pages, for a few hundred articles.
     corpus_site.configure(articles={"folder": str(corpus)}, feeds={"items": 5, "pages": pages})
@@ -34,11 +40,23 @@ def test_worker_processes_export_what_one_process_does(
     monkeypatch.setattr(parallel, "cores", lambda: 2)  # whatever the cores here
     monkeypatch.setattr(parallel, "ITEMS_PER_TASK", 40)  # many tasks for each worker
     monkeypatch.setattr(reuse, "LEAST", 1)
+    monkeypatch.setattr(parallel, "FORK_FROM", 1 if early else 10**9)
+    started: list[str] = []  # how each worker process started
+
+    def context(grown: bool = False):
+        found = processes.context(grown)
+        started.append(found.get_start_method())
+        return found
+
+    monkeypatch.setattr(parallel, "context", context)
     shutil.rmtree(corpus_site.output)
     result = runner("build")
     assert result.exit_code == 0, result.output
     assert sent and sent[0] > 10
     assert exported(corpus_site) == alone
+    # Forked before the parse (from the forkserver where this process has other threads
+    # running, as a test process may), or spawned for the render.
+    assert len(started) == 2 and ("spawn" not in started) == early, started
     assert any(p.endswith(".html") for p in alone) == pages
 
     # What the workers kept is what the next build finds: nothing to write again.

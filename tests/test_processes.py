@@ -93,3 +93,22 @@ def test_with_one_core_the_work_alongside_is_done_before_the_block(monkeypatch) 
     with processes.alongside(lambda: order.append("work")):
         order.append("block")
     assert order == ["work", "block"]
+
+
+_BESIDE_POOLS = """
+import multiprocessing, os, threading
+from concurrent.futures import ProcessPoolExecutor
+from feeds import processes
+with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+    pool.submit(os.getpid).result()  # the pool's threads run now
+    print(processes.context().get_start_method())
+    threading.Thread(target=threading.Event().wait, args=(2,), daemon=True).start()
+    print(processes.context().get_start_method())
+"""
+
+
+def test_a_fork_is_taken_as_safe_beside_a_process_pools_threads_not_beside_others() -> None:
+    # In a process of its own, as above: other tests leave threads running here.
+    run = subprocess.run([sys.executable, "-c", _BESIDE_POOLS], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["fork", "forkserver"]
