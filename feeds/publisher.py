@@ -221,7 +221,7 @@ class _Sources:
         """Look at every file (reading those that changed). Where they are many, ``many``
         forks its workers first, while this process is small."""
         scan, skipped = self.finder.scan()
-        if many is not None and len(scan.paths) >= parallel.FORK_FROM:
+        if many is not None and len(scan.paths) in parallel.FORK_FOR:
             many.fork()
         self.skipped = {p.source: p for p in skipped}
         found = scan.in_order()

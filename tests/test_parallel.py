@@ -40,7 +40,7 @@ def test_worker_processes_export_what_one_process_does(
     monkeypatch.setattr(parallel, "cores", lambda: 2)  # whatever the cores here
     monkeypatch.setattr(parallel, "ITEMS_PER_TASK", 40)  # many tasks for each worker
     monkeypatch.setattr(reuse, "LEAST", 1)
-    monkeypatch.setattr(parallel, "FORK_FROM", 1 if early else 10**9)
+    monkeypatch.setattr(parallel, "FORK_FOR", range(1, 10**9) if early else range(0))
     started: list[str] = []  # how each worker process started
 
     def context(grown: bool = False):
