@@ -210,11 +210,12 @@ class Scan:
             numbers.extend(stamp or _UNKNOWN)
         return cls(paths, numbers)
 
-    def in_order(self) -> list[tuple[str, Stamp | None]]:
-        """Each path in :func:`path_order` (as :meth:`Finder.all` lists them) with its
-        stamp, None where it is not known."""
+    def in_order(self) -> tuple[list[str], list[Stamp | None]]:
+        """The paths in :func:`path_order` (as :meth:`Finder.all` lists them), and their
+        stamps, None where not known."""
         order = sorted(range(len(self.paths)), key=lambda k: path_order(self.paths[k]))
-        return [(self.paths[k], (f := self.stamp(k)) and Stamp(*f)) for k in order]
+        stamps = [(f := self.stamp(k)) and Stamp(*f) for k in order]
+        return [self.paths[k] for k in order], stamps
 
     def stamp(self, index: int) -> StampTuple | None:
         found = tuple(self.stamps[4 * index : 4 * index + 4])

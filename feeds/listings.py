@@ -88,7 +88,7 @@ def discovered(rows: Sequence[Row]) -> list[Row]:
     return [r for r in rows if r.spec.kind == "all"] or list(rows[:MAX_DISCOVERED])
 
 
-def list_pages(rows: Sequence[Row], common: dict, pages: bool = True) -> Iterator[Page]:
+def list_pages(rows: Sequence[Row], common: dict, pages: bool) -> Iterator[Page]:
     """``index.html``, the providers A–Z pages (with ``pages``) and the OPML files (when
     there are feeds), from the :func:`row` of every feed, in the order published."""
     announced = discovered(rows)

@@ -224,9 +224,7 @@ class _Sources:
         if many is not None and len(scan.paths) in parallel.FORK_FOR:
             many.fork()
         self.skipped = {p.source: p for p in skipped}
-        found = scan.in_order()
-        paths = [path for path, _ in found]
-        stamps = [stamp for _, stamp in found]
+        paths, stamps = scan.in_order()
         results = dict(zip(paths, cache.load(paths, track, stamps), strict=True))
         before, self.results = self.results, results
         self.selection.update(
