@@ -209,12 +209,12 @@ def _link(target: Path, source: Path) -> tuple[bool, bool]:
     A target with the same bytes in a copy of its own is unchanged; it becomes the link,
     with its own mtime, only where no other file links to the body yet (the mtime is the
     body's, and another export's must not go back either)."""
-    stored = source.stat()
     try:
-        have = target.stat()
+        have: os.stat_result | None = target.stat()
     except FileNotFoundError:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    else:
+        have = None
+    if have is not None:
+        stored = source.stat()
         if (have.st_ino, have.st_dev) == (stored.st_ino, stored.st_dev):
             return False, True
         if have.st_size == stored.st_size and target.read_bytes() == source.read_bytes():
@@ -223,10 +223,28 @@ def _link(target: Path, source: Path) -> tuple[bool, bool]:
                     _link_atomically(source, target, have.st_mtime_ns)
             return False, False
     try:
-        _link_atomically(source, target)
+        if have is None:
+            _link_new(source, target)
+        else:
+            _link_atomically(source, target)
     except OSError:  # another file system (EXDEV), no permission...: a copy of the body
         write_atomically(target, source.read_bytes())
     return True, False
+
+
+def _link_new(source: Path, target: Path) -> None:
+    """Make ``target``, which was not there, a hard link to ``source`` with the time of
+    now: in place, as a link appears whole (half the system calls of
+    :func:`_link_atomically`, most of the time a cold build's export takes)."""
+    try:
+        os.link(source, target)
+    except FileNotFoundError:  # the first file of its folder (or the body is gone)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(source, target)
+    except FileExistsError:  # made since it was looked for
+        _link_atomically(source, target)
+        return
+    os.utime(target)
 
 
 def _link_atomically(source: Path, target: Path, mtime_ns: int | None = None) -> None:

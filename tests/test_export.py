@@ -1,6 +1,7 @@
 import errno
 import gzip
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -203,6 +204,38 @@ def test_a_copy_with_the_same_bytes_is_unchanged_and_becomes_the_link(tmp_path):
 
     assert (out / "all_rss").stat().st_ino == kept["all_rss"].source.stat().st_ino
     assert (out / "all_rss").stat().st_mtime == past
+
+
+def test_a_new_link_to_an_old_body_has_the_time_of_the_export(tmp_path):
+    # A feed back to an earlier version: a web server's Last-Modified must not go back.
+    kept = stored(tmp_path, **{"topics/ai/all_rss": b"a"})
+    past = 1_000_000_000
+    os.utime(kept["topics/ai/all_rss"].source, (past, past))
+    out = tmp_path / "public"
+
+    assert export(kept, out).written == ("topics/ai/all_rss",)
+
+    target = (out / "topics/ai/all_rss").stat()
+    assert target.st_ino == kept["topics/ai/all_rss"].source.stat().st_ino
+    assert target.st_mtime > time.time() - 60
+
+
+def test_a_file_made_while_exporting_is_replaced_by_the_link(tmp_path, monkeypatch):
+    kept = stored(tmp_path, all_rss=b"a")
+    out = tmp_path / "public"
+    out.mkdir()
+    real_link = os.link
+
+    def another_writer_first(source, target):
+        if Path(target) == out / "all_rss" and not Path(target).exists():
+            Path(target).write_bytes(b"another build's body")
+        real_link(source, target)
+
+    monkeypatch.setattr(os, "link", another_writer_first)
+
+    assert export(kept, out).written == ("all_rss",)
+    assert (out / "all_rss").stat().st_ino == kept["all_rss"].source.stat().st_ino
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "all_rss"]  # no temp file left
 
 
 def test_a_stored_file_is_copied_where_it_cannot_be_linked(tmp_path, monkeypatch):
