@@ -87,9 +87,10 @@ class PreviousBuild:
         self, renderer: Renderer, feeds: Iterable[Feed], many: Renderers | None = None
     ) -> Iterator[File]:
         """Every document of ``feeds`` in every format, the unchanged ones' files reused.
-        Oldest first, like :class:`LazyFiles` and for the same reason. The others are
+        In the order of their middle items, like :class:`LazyFiles` and for the same
+        reason. The others are
         rendered by ``many`` where there are enough of them (with their pages)."""
-        docs = sorted(renderer.documents(feeds), key=_oldest)
+        docs = sorted(renderer.documents(feeds), key=_middle)
         # Looked up once: a fingerprint and a look at the stored files each.
         found = [(doc, self._reusable(doc.path, doc_key(doc), doc.items)) for doc in docs]
         fresh = [doc for doc, done in found if done is None]
@@ -186,14 +187,17 @@ class LazyFiles(Mapping[str, File]):
     files is asked for and kept only until another is: what a one-off export needs, in a
     fraction of the memory of all files at once.
 
-    Iterated, documents come oldest first (by their oldest item), so that an article's
-    pages in all its feeds (archive pages are slices of time) are rendered near each other
-    and its entry is let go soon after it is made: in feed order, the all-articles feed's
-    archive pages held every entry until the last provider feed."""
+    Iterated, documents come in the order of their middle items' dates, so that an
+    article's pages in all its feeds (archive pages are slices of time) are rendered near
+    each other and its entry is let go soon after it is made: in feed order, the
+    all-articles feed's archive pages held every entry until the last provider feed. By
+    the middle item, not the oldest: a feed's newest page can reach years back where its
+    feed is slow, and ordered by that it held its new entries from then until now (at
+    100,000 articles, with archives, 23,000 entries alive at once instead of 14,000)."""
 
     def __init__(self, renderer: Renderer, feeds: Iterable[Feed], pages: Iterable[Page]):
         self._renderer = renderer
-        docs = sorted(renderer.documents(feeds), key=_oldest)
+        docs = sorted(renderer.documents(feeds), key=_middle)
         renderer.plan(docs)
         names = [fmt.name for fmt in renderer.formats]
         self._docs = {f"{doc.path}.{name}": doc for doc in docs for name in names}
@@ -219,8 +223,8 @@ class LazyFiles(Mapping[str, File]):
         return len(self._docs) + len(self._pages)
 
 
-def _oldest(doc: Document) -> datetime:
-    return doc.items[-1].published if doc.items else _BEGINNING
+def _middle(doc: Document) -> datetime:
+    return doc.items[len(doc.items) // 2].published if doc.items else _BEGINNING
 
 
 _BEGINNING = datetime.min.replace(tzinfo=UTC)

@@ -5,6 +5,7 @@ to reuse them."""
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 
 import pytest
 
@@ -63,3 +64,36 @@ def test_worker_processes_export_what_one_process_does(
     again = runner("build")
     assert again.exit_code == 0, again.output
     assert " 0 files written" in again.output
+
+
+def documents(*holding: range) -> list[SimpleNamespace]:
+    """Documents (as far as the lanes look at them) holding the articles numbered in each range."""
+    articles = [object() for _ in range(max(r.stop for r in holding))]
+    return [SimpleNamespace(items=tuple(articles[n] for n in r)) for r in holding]
+
+
+def work(lane: list) -> int:
+    return len({id(a) for doc in lane for a in doc.items}) + 2 * len(lane)
+
+
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_lanes_share_the_work_not_the_items(count):
+    # Archive pages of three feeds over the same 50 articles (150 items, 50 entries to
+    # make), then the newest pages of 60 small feeds of one article each (60 items, 60
+    # entries): cut by items, the first lane took most of the work of both.
+    docs = documents(
+        *[range(k * 10, k * 10 + 10) for k in range(5)] * 3,
+        *[range(50 + k, 51 + k) for k in range(60)],
+    )
+    lanes = parallel._lanes(docs, count)
+
+    assert [doc for lane in lanes for doc in lane] == docs  # every one once, in order
+    assert len(lanes) == count
+    shares = [work(lane) for lane in lanes]
+    assert max(shares) <= 1.15 * sum(shares) / count, shares
+
+
+def test_fewer_documents_than_cores_make_fewer_lanes():
+    docs = documents(range(0, 3), range(3, 5))
+    assert parallel._lanes(docs, 4) == [[docs[0]], [docs[1]]]
+    assert parallel._lanes([], 4) == []
