@@ -12,7 +12,8 @@ fresh processes and interleaved so that a noisy machine hits every side alike:
 - ``hugo`` on the same files with ``bench/hugo/`` (RSS only: home = all articles, one feed
   per topic and per provider, same threshold and items, article pages not rendered);
 
-each cold (no output folder: removed, then 6 s for the file system to finish with it),
+each cold (no output folder: moved aside, see ``retire``, then 6 s for the file system
+to finish with it),
 warm (again, nothing changed) and after one article was added. Every run is wrapped in
 ``/usr/bin/time -v`` for peak memory (max RSS of one process) and CPU time (of the
 processes it waited for, its workers included). It also times the in-process rebuild
@@ -69,6 +70,7 @@ FEEDS_ENV: dict[str, str] = {}
 BUILD_TIMEOUT = 1800  # seconds for one build; a build that takes longer is a failure
 START_TIMEOUT = 300  # seconds for feeds serve to load its feeds and answer
 SETTLE = 6  # seconds after an output is removed before a cold build (see settle)
+RETIRED = "retired"  # in the work folder: the outputs of the builds before a cold one
 
 
 def log(message: str) -> None:
@@ -163,6 +165,19 @@ def write_configs(work: Path, articles: Path) -> dict[str, Path]:
     return {"like": like, "default": default}
 
 
+def retire(folder: Path, trash: Path) -> None:
+    """Move the output of the last build out of the way of a cold one, into ``trash``,
+    which is removed when the bench is done. Removed there and then, the inodes it freed
+    made every side's next build slower, the more so the more files it writes: for each
+    file it creates, ext4 without a journal (this machine's) skips the inodes freed in the
+    last 5 s, or in the last 300 s where their inode table block was written since (its
+    recently_deleted check). perf put a quarter of a cold build's CPU time there (the
+    default config at 10,000); a sync and a pause do not end it."""
+    if folder.exists():
+        trash.mkdir(exist_ok=True)
+        folder.rename(trash / f"{len(list(trash.iterdir()))}-{folder.name}")
+
+
 def settle() -> None:
     """Let the file system finish with the output just removed before the clock starts.
     ext4 commits its journal every 5 s, and with the `discard` mount option (this
@@ -222,7 +237,7 @@ def bench_builds(work: Path, count: int, repeats: int, full: bool, have_hugo: bo
         if key == "default" and phase not in default_phases:
             return
         if phase == "cold":
-            shutil.rmtree(hugo_out if key == "hugo" else out[key], ignore_errors=True)
+            retire(hugo_out if key == "hugo" else out[key], work.parent / RETIRED)
             settle()
         cmd = hugo_cmd if key == "hugo" else [*FEEDS, "--config", str(configs[key]), "build"]
         result = timed(cmd, cwd=work)
@@ -789,6 +804,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.markdown:
             args.markdown.write_text(text)
     finally:
+        shutil.rmtree(work / RETIRED, ignore_errors=True)
         if args.work is None and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     return 1 if serving and serving["problems"] else 0
