@@ -34,7 +34,7 @@ import yaml_rs
 from feeds import articles, body, front_matter, model, records, text
 from feeds.articles import read
 from feeds.errors import Problem
-from feeds.files import Stamp
+from feeds.files import Stamp, read_ahead
 from feeds.model import Article, Image, Provider, Related
 from feeds.processes import context, cores
 
@@ -199,6 +199,7 @@ def read_all(paths: Sequence[str]) -> Iterator[Article | Problem]:
 
 
 def _read_chunk(paths: Sequence[str]) -> list[tuple]:
+    read_ahead(paths)
     return list(map(_read_one, paths))
 
 
