@@ -88,8 +88,8 @@ class PreviousBuild:
     ) -> Iterator[File]:
         """Every document of ``feeds`` in every format, the unchanged ones' files reused.
         In the order of their middle items, like :class:`LazyFiles` and for the same
-        reason. The others are
-        rendered by ``many`` where there are enough of them (with their pages)."""
+        reason. The others are rendered by ``many`` where there are enough of them (with
+        their pages)."""
         docs = sorted(renderer.documents(feeds), key=_middle)
         # Looked up once: a fingerprint and a look at the stored files each.
         found = [(doc, self._reusable(doc.path, doc_key(doc), doc.items)) for doc in docs]
@@ -191,9 +191,10 @@ class LazyFiles(Mapping[str, File]):
     article's pages in all its feeds (archive pages are slices of time) are rendered near
     each other and its entry is let go soon after it is made: in feed order, the
     all-articles feed's archive pages held every entry until the last provider feed. By
-    the middle item, not the oldest: a feed's newest page can reach years back where its
-    feed is slow, and ordered by that it held its new entries from then until now (at
-    100,000 articles, with archives, 23,000 entries alive at once instead of 14,000)."""
+    the middle item, not the oldest: a slow feed's newest page reaches years back, and
+    placed by its oldest item it kept the entries it shares with other feeds alive from
+    then until now (at 100,000 articles with archives, 23,000 entries alive at once
+    instead of 14,000)."""
 
     def __init__(self, renderer: Renderer, feeds: Iterable[Feed], pages: Iterable[Page]):
         self._renderer = renderer
