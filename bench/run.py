@@ -69,7 +69,7 @@ SEED = 1
 FEEDS_ENV: dict[str, str] = {}
 BUILD_TIMEOUT = 1800  # seconds for one build; a build that takes longer is a failure
 START_TIMEOUT = 300  # seconds for feeds serve to load its feeds and answer
-SETTLE = 6  # seconds after an output is removed before a cold build (see settle)
+SETTLE = 6  # seconds after an output is moved aside before a cold build (see settle)
 RETIRED = "retired"  # in the work folder: the outputs of the builds before a cold one
 
 
@@ -179,10 +179,9 @@ def retire(folder: Path, trash: Path) -> None:
 
 
 def settle() -> None:
-    """Let the file system finish with the output just removed before the clock starts.
-    ext4 commits its journal every 5 s, and with the `discard` mount option (this
-    machine's) the blocks freed are discarded then; a file created meanwhile waits for it:
-    0.5 ms instead of 20 us here. The removal of the last output is no builder's work."""
+    """Let the file system write back what the last build wrote before the clock starts:
+    its writeback is no builder's work. (Removed outputs were this pause's first reason,
+    taken for the `discard` mount option; see :func:`retire` for what it was.)"""
     os.sync()
     time.sleep(SETTLE)
 
