@@ -309,6 +309,10 @@ def _matches(parts: list[str], pattern: list[str]) -> bool:
     )
 
 
+# How read_ahead opens a file: never waiting, should it have become a FIFO since the scan.
+_LOOK = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+
+
 def read_ahead(paths: Sequence[str]) -> None:
     """Have the kernel read ``paths`` into its page cache all at once, where the first or
     the last is not there: read one by one from disk, a parse worker waits for each. On a
@@ -319,7 +323,7 @@ def read_ahead(paths: Sequence[str]) -> None:
         return
     for path in paths:
         with contextlib.suppress(OSError):  # reading it will tell
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(path, _LOOK)
             try:
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
             finally:
@@ -329,7 +333,7 @@ def read_ahead(paths: Sequence[str]) -> None:
 def _cached(path: str) -> bool:
     """Whether the start of the file at ``path`` is in the page cache (or can't be told)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, _LOOK)
     except OSError:
         return True
     try:

@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -137,14 +138,20 @@ def evict(path: str) -> None:
 def test_files_not_in_the_page_cache_are_read_ahead_all_at_once():
     # On disk (the tests' temporary folders are in memory): /var/tmp is, as a rule.
     with tempfile.TemporaryDirectory(dir="/var/tmp") as folder:
-        paths = written(Path(folder), 20)
-        for path in paths:
+        probe, *paths = written(Path(folder), 21)
+        for path in [probe, *paths]:
             evict(path)
-        if files._cached(paths[0]):
+        if files._cached(probe):  # (a look that starts reading it)
             pytest.skip("/var/tmp keeps its files in memory here")
+        fifo = str(Path(folder) / "became-a-fifo.md")  # since the scan: not waited on
+        os.mkfifo(fifo)
 
         before = read_from_disk()
-        files.read_ahead(paths)
+        ahead = [*paths[:9], fifo, *paths[9:]]
+        reading = threading.Thread(target=files.read_ahead, args=(ahead,), daemon=True)
+        reading.start()
+        reading.join(timeout=10)
+        assert not reading.is_alive()
         assert read_from_disk() - before >= 20 * 10_000  # asked for, not waited for
 
 
