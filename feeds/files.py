@@ -331,7 +331,8 @@ def read_ahead(paths: Sequence[str]) -> None:
 
 
 def _cached(path: str) -> bool:
-    """Whether the start of the file at ``path`` is in the page cache (or can't be told)."""
+    """Whether the start of the file at ``path`` is in the page cache (or can't be told).
+    Where it is not, the look starts reading it."""
     try:
         fd = os.open(path, _LOOK)
     except OSError:
