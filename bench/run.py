@@ -12,8 +12,8 @@ fresh processes and interleaved so that a noisy machine hits every side alike:
 - ``hugo`` on the same files with ``bench/hugo/`` (RSS only: home = all articles, one feed
   per topic and per provider, same threshold and items, article pages not rendered);
 
-each cold (no output folder: moved aside, see ``retire``, then 6 s for the file system
-to finish with it),
+each cold (no output folder: moved aside, see ``retire``, then 6 s for the writeback of
+the last build),
 warm (again, nothing changed) and after one article was added. Every run is wrapped in
 ``/usr/bin/time -v`` for peak memory (max RSS of one process) and CPU time (of the
 processes it waited for, its workers included). It also times the in-process rebuild
@@ -170,9 +170,9 @@ def retire(folder: Path, trash: Path) -> None:
     which is removed when the bench is done. Removed there and then, the inodes it freed
     made every side's next build slower, the more so the more files it writes: for each
     file it creates, ext4 without a journal (this machine's) skips the inodes freed in the
-    last 5 s, or in the last 300 s where their inode table block was written since (its
+    last 60 s, or 360 s while their inode table block is not written back yet (its
     recently_deleted check). perf put a quarter of a cold build's CPU time there (the
-    default config at 10,000); a sync and a pause do not end it."""
+    default config at 10,000); a sync and a 6 s pause do not end it."""
     if folder.exists():
         trash.mkdir(exist_ok=True)
         folder.rename(trash / f"{len(list(trash.iterdir()))}-{folder.name}")
@@ -180,8 +180,7 @@ def retire(folder: Path, trash: Path) -> None:
 
 def settle() -> None:
     """Let the file system write back what the last build wrote before the clock starts:
-    its writeback is no builder's work. (Removed outputs were this pause's first reason,
-    taken for the `discard` mount option; see :func:`retire` for what it was.)"""
+    its writeback is no builder's work."""
     os.sync()
     time.sleep(SETTLE)
 

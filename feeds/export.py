@@ -234,17 +234,18 @@ def _link(target: Path, source: Path) -> tuple[bool, bool]:
 
 def _link_new(source: Path, target: Path) -> None:
     """Make ``target``, which was not there, a hard link to ``source`` with the time of
-    now: in place, as a link appears whole (half the system calls of
-    :func:`_link_atomically`, most of the time a cold build's export takes)."""
+    now: in place, as a link appears whole (where a temp name, its rename and a folder
+    made for each file were most of the time a cold build's export took). The time is
+    the body's, shared by its links: set first, so the link never shows an older one."""
+    os.utime(source)
     try:
-        os.link(source, target)
-    except FileNotFoundError:  # the first file of its folder (or the body is gone)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.link(source, target)
+        try:
+            os.link(source, target)
+        except FileNotFoundError:  # the first file of its folder (or the body is gone)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, target)
     except FileExistsError:  # made since it was looked for
         _link_atomically(source, target)
-        return
-    os.utime(target)
 
 
 def _link_atomically(source: Path, target: Path, mtime_ns: int | None = None) -> None:

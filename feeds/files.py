@@ -4,7 +4,6 @@ match, or whether one changed path is one of them, with the files that are passe
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import glob
 import hashlib
@@ -12,7 +11,7 @@ import os
 import re
 import stat
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -307,42 +306,3 @@ def _matches(parts: list[str], pattern: list[str]) -> bool:
         and fnmatch.fnmatchcase(parts[0], pattern[0])
         and _matches(parts[1:], pattern[1:])
     )
-
-
-# How read_ahead opens a file: never waiting, should it have become a FIFO since the scan.
-_LOOK = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
-
-
-def read_ahead(paths: Sequence[str]) -> None:
-    """Have the kernel read ``paths`` into its page cache all at once, where the first or
-    the last is not there: read one by one from disk, a parse worker waits for each. On a
-    machine whose kernel pages out the files not read for a minute (this one's), 20,000
-    articles took 1.9 times as long to parse without. Where they are in the cache, as a
-    rule, this costs two looks."""
-    if not paths or not hasattr(os, "RWF_NOWAIT") or all(map(_cached, (paths[0], paths[-1]))):
-        return
-    for path in paths:
-        with contextlib.suppress(OSError):  # reading it will tell
-            fd = os.open(path, _LOOK)
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-            finally:
-                os.close(fd)
-
-
-def _cached(path: str) -> bool:
-    """Whether the start of the file at ``path`` is in the page cache (or can't be told).
-    Where it is not, the look starts reading it."""
-    try:
-        fd = os.open(path, _LOOK)
-    except OSError:
-        return True
-    try:
-        os.preadv(fd, [bytearray(1)], 0, os.RWF_NOWAIT)
-    except BlockingIOError:
-        return False
-    except OSError:  # a file system without RWF_NOWAIT
-        return True
-    finally:
-        os.close(fd)
-    return True

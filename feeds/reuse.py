@@ -192,9 +192,8 @@ class LazyFiles(Mapping[str, File]):
     each other and its entry is let go soon after it is made: in feed order, the
     all-articles feed's archive pages held every entry until the last provider feed. By
     the middle item, not the oldest: a slow feed's newest page reaches years back, and
-    placed by its oldest item it kept the entries it shares with other feeds alive from
-    then until now (at 100,000 articles with archives, 23,000 entries alive at once
-    instead of 14,000)."""
+    placed by its oldest item it would keep the entries it shares with other feeds alive
+    from then until now."""
 
     def __init__(self, renderer: Renderer, feeds: Iterable[Feed], pages: Iterable[Page]):
         self._renderer = renderer

@@ -2,7 +2,6 @@
 
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feeds import files
 from feeds.errors import ArticleError
 from feeds.files import FEW_LOOKED_UP, Finder, find, matches
 
@@ -115,57 +113,3 @@ def test_a_scan_tells_the_files_added_changed_renamed_and_removed_since_an_earli
     names = sorted(Path(p).name for p in changed), sorted(Path(p).name for p in gone)
     assert names == (["05.md", "10-renamed.md", "new.md"], ["10.md", "20.md"])
     assert found.changes(found) == ([], [])
-
-
-def written(folder: Path, count: int) -> list[str]:
-    paths = []
-    for n in range(count):
-        path = folder / f"{n}.md"
-        path.write_bytes(b"x" * 10_000)
-        paths.append(str(path))
-    return paths
-
-
-def evict(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)  # only what is on disk can leave the page cache
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
-def test_files_not_in_the_page_cache_are_read_ahead_all_at_once():
-    # On disk (the tests' temporary folders are in memory): /var/tmp is, as a rule.
-    with tempfile.TemporaryDirectory(dir="/var/tmp") as folder:
-        probe, *paths = written(Path(folder), 21)
-        for path in [probe, *paths]:
-            evict(path)
-        if files._cached(probe):  # (a look that starts reading it)
-            pytest.skip("/var/tmp keeps its files in memory here")
-        fifo = str(Path(folder) / "became-a-fifo.md")  # since the scan: not waited on
-        os.mkfifo(fifo)
-
-        before = read_from_disk()
-        ahead = [*paths[:9], fifo, *paths[9:]]
-        reading = threading.Thread(target=files.read_ahead, args=(ahead,), daemon=True)
-        reading.start()
-        reading.join(timeout=10)
-        assert not reading.is_alive()
-        assert read_from_disk() - before >= 20 * 10_000  # asked for, not waited for
-
-
-def read_from_disk() -> int:
-    """Bytes this process had read from storage (the reading it started included)."""
-    for line in Path("/proc/self/io").read_text().splitlines():
-        if line.startswith("read_bytes:"):
-            return int(line.split()[1])
-    raise AssertionError("no read_bytes in /proc/self/io")
-
-
-def test_files_in_the_page_cache_are_not_looked_at_again(tmp_path, monkeypatch):
-    paths = written(tmp_path, 20)
-    asked: list[int] = []
-    monkeypatch.setattr(os, "posix_fadvise", lambda fd, *advice: asked.append(fd))
-    files.read_ahead(paths)
-    assert asked == []

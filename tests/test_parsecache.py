@@ -7,6 +7,8 @@ import marshal
 import os
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -195,3 +197,65 @@ def test_an_articles_digest_is_the_same_in_another_process(tmp_path):
         [sys.executable, "-c", script, *paths], env=env, capture_output=True, text=True, check=True
     )
     assert there.stdout.split() == [digest(read(p)).hex() for p in paths]
+
+
+# Reading ahead: on disk, as the tests' own folders are in memory (/var/tmp is, as a rule).
+on_linux = pytest.mark.skipif(not hasattr(os, "RWF_NOWAIT"), reason="Linux's RWF_NOWAIT")
+PAGES = 4  # of each file written
+
+
+def article_files(folder: Path, count: int) -> list[str]:
+    paths = []
+    for n in range(count):
+        path = folder / f"{n}.md"
+        path.write_bytes(b"x" * PAGES * 4096)
+        paths.append(str(path))
+    return paths
+
+
+def evict(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # only what is on disk can leave the page cache
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def read_from_disk() -> int:
+    """Bytes this process had read from storage (the reading it started included)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("read_bytes:"):
+            return int(line.split()[1])
+    pytest.skip("no read_bytes in /proc/self/io")
+
+
+@on_linux
+def test_article_files_not_in_the_page_cache_are_read_ahead_all_at_once():
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as folder:
+        probe, *paths = article_files(Path(folder), 21)
+        for path in [probe, *paths]:
+            evict(path)
+        if parsecache._in_page_cache(probe):  # (asking starts reading it)
+            pytest.skip("/var/tmp keeps its files in memory here")
+        fifo = str(Path(folder) / "became-a-fifo.md")  # since the listing: not waited on
+        os.mkfifo(fifo)
+
+        before = read_from_disk()
+        ahead = [*paths[:9], fifo, *paths[9:]]
+        reading = threading.Thread(target=parsecache._read_ahead, args=(ahead,), daemon=True)
+        reading.start()
+        reading.join(timeout=10)
+        assert not reading.is_alive()
+        assert read_from_disk() - before >= 20 * PAGES * 4096  # asked for, not waited for
+
+
+@on_linux
+def test_article_files_in_the_page_cache_are_not_read_ahead(monkeypatch):
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as folder:
+        paths = article_files(Path(folder), 20)  # just written: in the cache
+        assert parsecache._in_page_cache(paths[0]) and parsecache._in_page_cache(paths[-1])
+        asked: list[int] = []
+        monkeypatch.setattr(os, "posix_fadvise", lambda fd, *advice: asked.append(fd))
+        parsecache._read_ahead(paths)
+        assert asked == []
