@@ -234,9 +234,9 @@ def _link(target: Path, source: Path) -> tuple[bool, bool]:
 
 def _link_new(source: Path, target: Path) -> None:
     """Make ``target``, which was not there, a hard link to ``source`` with the time of
-    now: in place, as a link appears whole (where a temp name, its rename and a folder
-    made for each file were most of the time a cold build's export took). The time is
-    the body's, shared by its links: set first, so the link never shows an older one."""
+    now: in place, as a link appears whole, with no temp name to rename (system calls are
+    most of a cold export's time). The time is the body's, shared by its links: set
+    first, so the link never shows an older one."""
     os.utime(source)
     try:
         try:
