@@ -506,9 +506,6 @@ def _written(
 ) -> BuildState:
     """Write the articles read into the article table (afresh) and their heads; the state
     that names them, but for what the export did. OSError if they cannot be written."""
-    parsed = enumerate(result for _, _, result in publisher.cache.parsed())
-    articles = ((n, a) for n, a in parsed if not isinstance(a, Problem))
-    buildstate.write_articles(config, (), articles, fresh=True)
     problems = {}
     nums: dict[str, int] = {}
     read: list[Article] = []
@@ -518,6 +515,7 @@ def _written(
         else:
             nums[result.source] = num
             read.append(result)
+    buildstate.write_articles(config, (), ((nums[a.source], a) for a in read), fresh=True)
     items = _feed_items(feeds, nums)
     count = len(nums) + len(problems)
     # The heads are made as they are written, never all held (at 1,000,000 articles they
