@@ -156,6 +156,7 @@ def block(draw, depth=0):
 @example("a:\n  <<: {x: 1}\n")
 @example("big: " + "9" * 5000 + "\n")
 @example("title: a\ntitle: b\n")
+@example("title: a\ud800b\n")  # a lone surrogate, which UTF-8 cannot carry
 def test_yaml_rs_is_taken_only_where_pyyaml_reads_the_same(text):
     check(text)
 
