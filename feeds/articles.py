@@ -159,11 +159,12 @@ def parse_date(value: Any) -> datetime:
     """An ISO date (a naive one is UTC) → aware UTC datetime; raises ValueError."""
     if not isinstance(value, str):
         raise ValueError(f"expected an ISO date, got {show(value)}")
+    text = value.strip()
     try:
         try:
-            parsed = dateparser.isoparse(value.strip())
+            parsed = _rfc3339(text) or dateparser.isoparse(text)
         except ValueError:
-            parsed = _parse_words(value.strip())
+            parsed = _parse_words(text)
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
@@ -171,6 +172,24 @@ def parse_date(value: Any) -> datetime:
         raise ValueError(f"not a date: {show(value)} ({e})") from None
     except (ValueError, OverflowError, dateparser.ParserError):
         raise ValueError(f"not a date: {show(value)}") from None
+
+
+# The form nearly every article's date has (2023-06-01T10:00:00Z, with a fraction or an
+# offset or without): read by datetime, in a tenth of the time dateutil takes.
+_RFC3339 = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:[0-5]\d)", re.ASCII
+)
+
+
+def _rfc3339(value: str) -> datetime | None:
+    """``value`` as a datetime where it has that form and names a time; else None, for
+    dateutil to read (it takes an hour of 24 as the next midnight, datetime does not)."""
+    if not _RFC3339.fullmatch(value):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 class _Vague(ValueError):

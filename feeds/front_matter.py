@@ -106,26 +106,41 @@ def _depth_bound(text: str) -> int:
     return sum(map(text.count, "[{-:?"))
 
 
-def _agrees(value: Any) -> bool:
-    """Whether PyYAML would read the text ``value`` came from the same way."""
-    if isinstance(value, str):
-        return not value or value[0] not in _TYPED or _plain_tag(value) in _AS_TEXT
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _key_agrees(k) for k in value) and all(
-            map(_agrees, value.values())
-        )
-    if isinstance(value, list):
-        return all(map(_agrees, value))
-    if type(value) is int:  # PyYAML refuses ints of over 4,300 digits; yaml_rs takes them
-        return value.bit_length() < 64
-    return value is None or type(value) in (bool, float)
+def _agrees(data: Any) -> bool:
+    """Whether PyYAML would read the text ``data`` came from the same way. Walked with a
+    list of the values left to look at, not by recursion: in three quarters of the time,
+    and at any depth."""
+    left = [data]
+    while left:
+        value = left.pop()
+        kind = type(value)
+        if kind is str:
+            if not _text_agrees(value):
+                return False
+        elif kind is dict:
+            for key in value:
+                if type(key) is not str or not _key_agrees(key):
+                    return False
+            left.extend(value.values())
+        elif kind is list:
+            left.extend(value)
+        elif kind is int:  # PyYAML refuses ints of over 4,300 digits; yaml_rs takes them
+            if value.bit_length() >= 64:
+                return False
+        elif value is not None and kind is not bool and kind is not float:
+            return False
+    return True
+
+
+def _text_agrees(value: str) -> bool:
+    return not value or value[0] not in _TYPED or _plain_tag(value) in _AS_TEXT
 
 
 @functools.lru_cache(maxsize=1024)
 def _key_agrees(key: str) -> bool:
-    """:func:`_agrees` of a key: the same few recur in every file ("title", "type", "name"
-    are looked at as plain scalars that might be bools or nulls)."""
-    return _agrees(key)
+    """:func:`_text_agrees` of a key: the same few recur in every file ("title", "type",
+    "name" are looked at as plain scalars that might be bools or nulls)."""
+    return _text_agrees(key)
 
 
 def _plain_tag(value: str) -> str:

@@ -1,11 +1,13 @@
 import html
 from datetime import UTC, datetime
+from unittest import mock
 
 import pytest
 import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from feeds import articles
 from feeds.articles import parse, read
 from feeds.errors import ArticleError, Problem
 from feeds.files import find
@@ -49,6 +51,35 @@ def test_every_real_article_parses(corpus):
 )
 def test_dates_become_aware_utc(value, expected):
     assert parse(dump(article(publishedDateTime=value)), "a.md").published == expected
+
+
+# Dates of the form datetime reads itself, valid or not in each field, and real ones.
+_DATE_FORM = st.from_regex(
+    r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,7})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})?\Z"
+)
+_REAL_DATES = st.builds(
+    lambda when, fraction, zone: when.isoformat(timespec=fraction).replace("+00:00", zone),
+    st.datetimes(timezones=st.timezones() | st.just(UTC)),
+    st.sampled_from(["seconds", "milliseconds", "microseconds"]),
+    st.sampled_from(["Z", "+00:00", "-00:00"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_DATE_FORM | _REAL_DATES)
+@example("2023-06-09T24:00:00Z")  # midnight of the next day
+@example("2023-06-09T10:00:00+05:60")  # not isoparse's: read as +06:00 by dateutil's parser
+def test_a_date_reads_as_dateutil_reads_it(value):
+    def published() -> datetime | str:
+        try:
+            return parse(dump(article(publishedDateTime=value)), "a.md").published
+        except ArticleError as e:
+            return e.problem.message
+
+    fast = published()
+    with mock.patch.object(articles, "_rfc3339", lambda text: None):
+        assert fast == published()
 
 
 def test_the_canonical_url_is_the_id():

@@ -148,6 +148,7 @@ def block(draw, depth=0):
 @example("quality: 017\n")
 @example("quality: 0o17\n")
 @example("title: yes\n")
+@example("topics:\n  - AI\n  - yes\n")
 @example("t: 1:20\n")
 @example("q: -.5\n")
 @example("q: 1e3\n")
