@@ -175,7 +175,7 @@ def parse_date(value: Any) -> datetime:
 
 
 # The form nearly every article's date has (2023-06-01T10:00:00Z, with a fraction or an
-# offset or without): read by datetime, in a tenth of the time dateutil takes.
+# offset or without): read by datetime, many times faster than by dateutil.
 _RFC3339 = re.compile(
     r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:[0-5]\d)", re.ASCII
 )
