@@ -62,8 +62,8 @@ class Renderers:
     def fork(self) -> None:
         """Start a worker per core now, before this process grows (before the parse): forked
         then, they start at once with every module imported and share none of what it comes
-        to hold. Spawned when needed, each took 0.3-0.5 s to import what it runs, at the
-        start of the render (a third of it at 10,000 articles)."""
+        to hold. Spawned when the render starts, each would first import what it runs,
+        while the render waits."""
         self._forked = [ProcessPoolExecutor(1, mp_context=context()) for _ in range(cores())]
         for worker in self._forked:
             worker.submit(os.getpid)  # a forked pool's process starts with its first task
